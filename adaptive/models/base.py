@@ -1,0 +1,379 @@
+"""The common interface of every knowledge-tracing model (a small pyBKT-like facade).
+
+Others code against exactly this (``adaptive/README.md`` has a runnable example)::
+
+    from adaptive import get_model_class, load_model, Response
+    model = get_model_class("akt")(d_model=64)          # config overrides as keywords; or load_model(dir)
+    model.fit(train_log, valid=valid_log, epochs=30)     # ResponseLog(s); returns the model; sets model.metrics
+    model.register_items({"q-new": ["fractions"]})       # items added after training: their skills
+    state = model.init_state()                           # adaptive.state.State (JSON-able: state.to_json())
+    state = model.update(state, Response.make("u1", "q7", ["fractions"], 1, ts))   # new State, input untouched
+    state = model.state_from_history(responses)          # same as folding update over the list
+    p = model.predict_proba(state, ["q1", "q2", ("q-new", ["fractions"])])  # np.ndarray float64, P(correct)
+    p = model.predict_proba(responses, cands)            # a raw history (list of Response) works too
+    cands = model.encode_candidates(item_ids)            # encode once, reuse: predict_proba(state, cands)
+    model.mastery(state)                                 # {skill_id: (p, uncertainty)}; mastery(state, skills)
+    model.save(dir); model = load_model(dir)             # model.pt (state_dict, weights_only=True) + model.json
+
+Candidates are item ids (strings), or ``(item_id, skill_ids)`` tuples. An item unknown to the model uses the skills
+given in the tuple, else those from ``register_items``, else none (the global average): its own difficulty is taken
+as that of an average item of its skills. Unknown skills contribute nothing. ``mastery(state)[s]`` is the
+probability of answering an average (unknown, difficulty 0) item of skill ``s`` correctly, with the count-based
+uncertainty of :func:`adaptive.state.count_uncertainty`.
+
+``predict_log(log)`` is the leak-free batch scorer used for evaluation: one prediction per event, from the
+student's events strictly before it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from adaptive.data import Response, ResponseLog
+from adaptive.state import State, StaleStateError, count_uncertainty
+
+SCHEMA_VERSION = 1
+MAX_SKILLS = 6  # skills kept per event (ASSIST2009 has at most 4)
+
+
+@dataclasses.dataclass
+class Vocab:
+    """Integer ids for items and skills (0 = unknown / padding) and the skills of each known item."""
+
+    items: dict[str, int] = dataclasses.field(default_factory=dict)
+    skills: dict[str, int] = dataclasses.field(default_factory=dict)
+    item_skills: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def build(cls, log: ResponseLog) -> Vocab:
+        item_skills = log.item_skills()
+        items = {it: i + 1 for i, it in enumerate(item_skills)}
+        skills = {s: i + 1 for i, s in enumerate(log.skills())}
+        return cls(items, skills, item_skills)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.items) + 1
+
+    @property
+    def n_skills(self) -> int:
+        return len(self.skills) + 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"items": list(self.items), "skills": list(self.skills),
+                "item_skills": {k: list(v) for k, v in self.item_skills.items()}}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Vocab:
+        return cls({it: i + 1 for i, it in enumerate(d["items"])}, {s: i + 1 for i, s in enumerate(d["skills"])},
+                   {k: tuple(v) for k, v in d["item_skills"].items()})
+
+
+@dataclasses.dataclass
+class Encoded:
+    """One student's events as arrays: item ids [T], skill ids [T, MAX_SKILLS] (0-padded), answers [T]."""
+
+    items: np.ndarray
+    skills: np.ndarray
+    correct: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def window(self, start: int, stop: int) -> Encoded:
+        return Encoded(self.items[start:stop], self.skills[start:stop], self.correct[start:stop])
+
+
+@dataclasses.dataclass
+class Candidates:
+    """Encoded candidate items: ``items`` LongTensor [C], ``skills`` LongTensor [C, K] (0-padded)."""
+
+    ids: list[str]
+    items: torch.Tensor
+    skills: torch.Tensor
+    skill_names: list[str]  # the raw skill ids met among the candidates ("" first, for padding)
+    skill_keys: torch.Tensor  # [C, K] indices into skill_names (0 = padding)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def collate(seqs: Sequence[Encoded], device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """Pad encoded sequences into a batch: items/correct/mask [B, T], skills [B, T, K]."""
+    t_max = max(len(s) for s in seqs)
+    k = max(1, max(int((s.skills > 0).sum(1).max()) if len(s) else 1 for s in seqs))
+    b = len(seqs)
+    items = np.zeros((b, t_max), np.int64)
+    skills = np.zeros((b, t_max, k), np.int64)
+    correct = np.zeros((b, t_max), np.float32)
+    mask = np.zeros((b, t_max), bool)
+    for i, s in enumerate(seqs):
+        n = len(s)
+        items[i, :n] = s.items
+        skills[i, :n] = s.skills[:, :k]
+        correct[i, :n] = s.correct
+        mask[i, :n] = True
+    out = {"items": items, "skills": skills, "correct": correct, "mask": mask}
+    return {key: torch.from_numpy(v).to(device) for key, v in out.items()}
+
+
+class KTModel(ABC):
+    """Base class: vocabulary, encoding, the facade, save/load. Subclasses set ``name``, ``Config`` and implement
+    ``build_net``, ``_state_data``, ``_advance`` and ``_score``."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type]
+    eval_window: ClassVar[int | None] = None  # None: whole sequences; else sliding windows of this length
+
+    def __init__(self, config: Any = None, **overrides: Any) -> None:
+        cfg = config if config is not None else self.Config()
+        if overrides:
+            fields = {f.name: f for f in dataclasses.fields(cfg)}
+            for key in overrides:
+                if key not in fields:
+                    raise ValueError(f"{self.name}: unknown config option {key!r}; known: {sorted(fields)}")
+            cfg = dataclasses.replace(cfg, **overrides)
+        self.config = cfg
+        self.vocab = Vocab()
+        self.extra_items: dict[str, tuple[str, ...]] = {}
+        self.metrics: dict[str, Any] = {}
+        self.fingerprint = f"{self.name}-untrained"
+        self.net: nn.Module = self.build_net()
+        self.net.eval()
+
+    # --- to implement -------------------------------------------------------------------------------------------
+    @abstractmethod
+    def build_net(self) -> nn.Module:
+        """The torch module for the current vocabulary and config."""
+
+    @abstractmethod
+    def _state_data(self) -> dict[str, Any]:
+        """The model-specific part of a fresh state."""
+
+    @abstractmethod
+    def _advance(self, state: State, item: int, skills: torch.Tensor, correct: int, response: Response) -> None:
+        """Fold one response into ``state`` (a fresh copy, mutable) before its counts are recorded."""
+
+    @abstractmethod
+    def _score(self, state: State, cands: Candidates) -> torch.Tensor:
+        """Logits of P(correct) for the candidates given the state."""
+
+    # --- training -----------------------------------------------------------------------------------------------
+    def fit(self, log: ResponseLog, valid: ResponseLog | None = None, **options: Any) -> KTModel:
+        """Learn the vocabulary from ``log``, build the network and train it (``adaptive.train.TrainConfig``
+        options as keywords). Without ``valid``, 10 % of the training students are held out for early stopping."""
+        from adaptive.train import TrainConfig, train_model
+
+        if len(log) == 0:
+            raise ValueError("cannot fit on an empty log")
+        self.vocab = Vocab.build(log)
+        torch.manual_seed(int(options.get("seed", 0)))
+        self.net = self.build_net()
+        self.fingerprint = f"{self.name}-{uuid.uuid4().hex[:12]}"
+        opts = TrainConfig(**options)
+        t0 = time.time()
+        history = train_model(self, log, valid, opts)
+        self.net.eval()
+        self.metrics = {"train": history, "fit_seconds": round(time.time() - t0, 2),
+                        "n_train_students": log.n_students, "n_train_responses": len(log)}
+        return self
+
+    def regularization(self) -> torch.Tensor:
+        fn = getattr(self.net, "regularization", None)
+        return fn() if fn is not None else torch.zeros(())
+
+    # --- encoding -----------------------------------------------------------------------------------------------
+    def _skill_ids(self, skill_ids: Iterable[str]) -> list[int]:
+        idx = [self.vocab.skills[s] for s in skill_ids if s in self.vocab.skills][:MAX_SKILLS]
+        return idx or [0]
+
+    def skills_of(self, item_id: str) -> tuple[str, ...]:
+        return self.vocab.item_skills.get(item_id) or self.extra_items.get(item_id, ())
+
+    def encode(self, seq: Sequence[Response]) -> Encoded:
+        n = len(seq)
+        items = np.fromiter((self.vocab.items.get(r.item_id, 0) for r in seq), np.int64, n)
+        skills = np.zeros((n, MAX_SKILLS), np.int64)
+        for t, r in enumerate(seq):
+            ids = self._skill_ids(r.skill_ids or self.skills_of(r.item_id))
+            skills[t, : len(ids)] = ids
+        correct = np.fromiter((r.correct for r in seq), np.float32, n)
+        return Encoded(items, skills, correct)
+
+    def register_items(self, mapping: Mapping[str, Iterable[str]]) -> None:
+        """Declare the skills of items the model has not seen in training (new items of a course bank)."""
+        for item, skills in mapping.items():
+            self.extra_items[str(item)] = tuple(str(s) for s in skills)
+
+    def encode_candidates(self, candidates: Sequence[Any] | Candidates) -> Candidates:
+        if isinstance(candidates, Candidates):
+            return candidates
+        ids: list[str] = []
+        n = len(candidates)
+        items = np.zeros(n, np.int64)
+        skills = np.zeros((n, MAX_SKILLS), np.int64)
+        keys = np.zeros((n, MAX_SKILLS), np.int64)
+        names: dict[str, int] = {"": 0}
+        k = 1
+        for i, c in enumerate(candidates):
+            if isinstance(c, (tuple, list)):
+                item_id, given = str(c[0]), tuple(str(s) for s in c[1])
+            else:
+                item_id, given = str(c), ()
+            ids.append(item_id)
+            items[i] = self.vocab.items.get(item_id, 0)
+            raw = (self.vocab.item_skills.get(item_id) or given or self.extra_items.get(item_id, ()))[:MAX_SKILLS]
+            sk = self._skill_ids(raw)
+            skills[i, : len(sk)] = sk
+            for j, s in enumerate(raw):
+                keys[i, j] = names.setdefault(s, len(names))
+            k = max(k, len(sk), len(raw))
+        return Candidates(ids, torch.from_numpy(items), torch.from_numpy(skills[:, :k]), list(names),
+                          torch.from_numpy(keys[:, :k]))
+
+    # --- the facade ---------------------------------------------------------------------------------------------
+    def init_state(self) -> State:
+        return State(self.name, self.fingerprint, 0, {}, self._state_data())
+
+    def _check(self, state: State) -> None:
+        if state.fingerprint != self.fingerprint:
+            raise StaleStateError(
+                f"state built by {state.fingerprint}, this model is {self.fingerprint}; "
+                "rebuild it with model.state_from_history(responses)"
+            )
+
+    @torch.no_grad()
+    def update(self, state: State, response: Response) -> State:
+        """The state after ``response`` (a new object; ``state`` is left as it was)."""
+        self._check(state)
+        new = state.copy()
+        new.cache = state.cache
+        item = self.vocab.items.get(response.item_id, 0)
+        skills = torch.tensor(self._skill_ids(response.skill_ids or self.skills_of(response.item_id)))
+        self._advance(new, item, skills, int(response.correct), response)
+        new.record(response.skill_ids or self.skills_of(response.item_id), int(response.correct))
+        return new
+
+    def state_from_history(self, history: Iterable[Response]) -> State:
+        state = self.init_state()
+        for r in history:
+            state = self.update(state, r)
+        return state
+
+    @torch.no_grad()
+    def predict_proba(self, state: State | Sequence[Response], candidates: Sequence[Any] | Candidates) -> np.ndarray:
+        """P(correct) for each candidate item, given a state or a raw history (list of ``Response``)."""
+        if not isinstance(state, State):
+            state = self.state_from_history(state)
+        self._check(state)
+        cands = self.encode_candidates(candidates)
+        if len(cands) == 0:
+            return np.zeros(0)
+        return torch.sigmoid(self._score(state, cands)).double().numpy()
+
+    def mastery(self, state: State, skills: Iterable[str] | None = None) -> dict[str, tuple[float, float]]:
+        """``{skill_id: (p, uncertainty)}`` for the given skills (default: every skill the model or the state
+        knows). ``p`` is P(correct) on an average item of the skill."""
+        if skills is None:
+            skills = list(dict.fromkeys([*self.vocab.skills, *state.counts]))
+        skills = [str(s) for s in skills]
+        if not skills:
+            return {}
+        virtual = [(f"\x00skill:{s}", (s,)) for s in skills]
+        p = self.predict_proba(state, virtual)
+        out = {}
+        for s, ps in zip(skills, p, strict=True):
+            n_obs = sum(state.counts.get(s, (0, 0)))
+            out[s] = (float(ps), count_uncertainty(float(ps), n_obs))
+        return out
+
+    # --- batch scoring (evaluation) -----------------------------------------------------------------------------
+    @torch.no_grad()
+    def predict_log(self, log: ResponseLog, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+        """Leak-free scoring of every event of ``log``: returns (answers, P(correct)) in a fixed order."""
+        self.net.eval()
+        device = next(iter(self.net.parameters()), torch.zeros(())).device
+        pieces: list[tuple[Encoded, int]] = []  # (window, index of the first position to score)
+        w = self.eval_window
+        for seq in log.sequences():
+            enc = self.encode(seq)
+            if w is None or len(enc) <= w:
+                pieces.append((enc, 0))
+                continue
+            # windows of w events; after the first, each scores its last `stride` positions with w - stride
+            # events of context, so every event is scored exactly once
+            stride = w // 2
+            pieces.append((enc.window(0, w), 0))
+            start = stride
+            while start + w - stride < len(enc):
+                pieces.append((enc.window(start, min(start + w, len(enc))), w - stride))
+                start += stride
+        ys, ps = [], []
+        order = sorted(range(len(pieces)), key=lambda i: len(pieces[i][0]))
+        for b in range(0, len(order), batch_size):
+            chunk = [pieces[i] for i in order[b : b + batch_size]]
+            batch = collate([c[0] for c in chunk], device)
+            logits = self.net(batch["items"], batch["skills"], batch["correct"], batch["mask"])
+            prob = torch.sigmoid(logits).cpu().numpy()
+            for j, (enc, first) in enumerate(chunk):
+                ys.append(enc.correct[first:])
+                ps.append(prob[j, first : len(enc)])
+        return np.concatenate(ys).astype(np.float64), np.concatenate(ps).astype(np.float64)
+
+    # --- persistence --------------------------------------------------------------------------------------------
+    def save(self, directory: str | Path) -> Path:
+        """Write ``model.pt`` (tensors only) and ``model.json`` (name, schema version, config, vocab, metrics)."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        state_dict = {k: v.detach().cpu() for k, v in self.net.state_dict().items()}
+        torch.save(state_dict, directory / "model.pt")
+        meta = {
+            "schema_version": SCHEMA_VERSION,
+            "model": self.name,
+            "fingerprint": self.fingerprint,
+            "config": dataclasses.asdict(self.config),
+            "vocab": self.vocab.to_dict(),
+            "extra_items": {k: list(v) for k, v in self.extra_items.items()},
+            "metrics": self.metrics,
+        }
+        (directory / "model.json").write_text(json.dumps(meta, indent=1, default=float))
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> KTModel:
+        from adaptive.models import MODEL_REGISTRY
+
+        directory = Path(directory)
+        meta_path = directory / "model.json"
+        if not meta_path.is_file():
+            raise FileNotFoundError(f"no model.json in {directory}")
+        meta = json.loads(meta_path.read_text())
+        if meta.get("schema_version") != SCHEMA_VERSION:
+            raise ValueError(f"{directory}: schema version {meta.get('schema_version')}, expected {SCHEMA_VERSION}")
+        klass = MODEL_REGISTRY.get(meta["model"])
+        if klass is None:
+            raise ValueError(f"{directory}: unknown model {meta['model']!r}")
+        if cls is not KTModel and not issubclass(klass, cls):
+            raise ValueError(f"{directory} holds a {meta['model']} model, not {cls.name}")
+        known = {f.name for f in dataclasses.fields(klass.Config)}
+        model = klass(klass.Config(**{k: v for k, v in meta["config"].items() if k in known}))
+        model.vocab = Vocab.from_dict(meta["vocab"])
+        model.extra_items = {k: tuple(v) for k, v in meta.get("extra_items", {}).items()}
+        model.net = model.build_net()
+        state_dict = torch.load(directory / "model.pt", map_location="cpu", weights_only=True)
+        model.net.load_state_dict(state_dict)
+        model.net.eval()
+        model.metrics = meta.get("metrics", {})
+        model.fingerprint = meta["fingerprint"]
+        return model

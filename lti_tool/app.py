@@ -1,0 +1,58 @@
+"""Application factory: ``create_app(settings=None)``; nothing happens at import time."""
+
+from __future__ import annotations
+
+import uuid
+
+import structlog
+from flask import Flask, g, jsonify, request
+
+from lti_tool import logs
+from lti_tool.db import Database
+from lti_tool.settings import Settings, load_settings
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> Flask:
+    settings = settings or load_settings()
+    settings.check()
+    app = Flask(__name__, instance_path=str(settings.instance_path.resolve()), instance_relative_config=False)
+    app.config.update(
+        SECRET_KEY=settings.secret(),
+        SETTINGS=settings,
+        MAX_CONTENT_LENGTH=16 * 1024 * 1024,
+        SESSION_COOKIE_SECURE=settings.https,
+        SESSION_COOKIE_SAMESITE="None" if settings.https else "Lax",
+        PREFERRED_URL_SCHEME="https" if settings.https else "http",
+    )
+    logs.configure(settings.log_level, settings.json_logs)
+
+    db = database or Database.from_settings(settings)
+    db.init_app(app)
+
+    @app.before_request
+    def _bind_request_id() -> None:
+        g.request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=g.request_id)
+
+    @app.get("/healthz")
+    def healthz():  # liveness + database reachability
+        from sqlalchemy import text
+
+        with db.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return jsonify(status="ok")
+
+    _register_blueprints(app)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    """Each subsystem registers itself here (one line each)."""
+    # --- blueprints (keep one import + register per line) ---
+
+
+def get_settings(app: Flask | None = None) -> Settings:
+    from flask import current_app
+
+    return (app or current_app).config["SETTINGS"]

@@ -1,0 +1,118 @@
+"""Settings, migrations, keys and the platform CLI."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import jwt
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import inspect
+
+from lti_tool import migrate
+from lti_tool.cli import main
+from lti_tool.models import ToolKey
+from lti_tool.services import crypto, keys
+from lti_tool.settings import ConfigError, Settings
+
+from .conftest import TEST_SECRET
+
+
+def test_production_refuses_missing_keys(tmp_path):
+    s = Settings(env="production", base_url="http://tool.example", instance_path=tmp_path)
+    with pytest.raises(ConfigError) as err:
+        s.check()
+    msg = str(err.value)
+    assert "ADAPTIVE_LTI_DATABASE_URL" in msg
+    assert "ADAPTIVE_LTI_SECRET_KEY" in msg
+    assert "https" in msg
+
+
+def test_production_accepts_complete_config(tmp_path):
+    Settings(
+        env="production", base_url="https://tool.example", secret_key="s" * 40,
+        database_url="postgresql://x@y/z", instance_path=tmp_path,
+    ).check()
+
+
+def test_env_prefix(monkeypatch, tmp_path):
+    monkeypatch.setenv("ADAPTIVE_LTI_BASE_URL", "https://a.example/")
+    monkeypatch.setenv("ADAPTIVE_LTI_INSTANCE_PATH", str(tmp_path))
+    s = Settings()
+    assert s.base_url == "https://a.example"
+    assert s.https
+    assert s.resolved_database_url.startswith("sqlite:///")
+
+
+def test_dev_secret_is_generated_once(tmp_path):
+    s = Settings(instance_path=tmp_path)
+    assert s.secret() == s.secret()
+    assert len(s.secret()) >= 32
+
+
+def test_migrations_from_empty_to_head_and_no_drift(database_url, db):
+    tables = set(inspect(db.engine).get_table_names())
+    assert {"registrations", "deployments", "tool_keys", "users", "contexts"} <= tables
+    migrate.check(database_url)  # raises on drift
+
+
+def test_keys_encrypted_at_rest_and_rotation_keeps_old_public_key(db):
+    with db.session() as s:
+        first = keys.ensure_active_key(s, TEST_SECRET)
+        assert b"PRIVATE KEY" not in first.private_key_encrypted
+        token = keys.sign_jwt(s, TEST_SECRET, {"hello": "world"})
+        assert jwt.get_unverified_header(token)["kid"] == first.kid
+        new, retired = keys.rotate(s, TEST_SECRET, dt.timedelta(days=7))
+        published = {k["kid"] for k in keys.jwks(s)["keys"]}
+        assert published == {first.kid, new.kid}
+        assert retired[0].kid == first.kid
+    with db.session() as s:
+        old = s.query(ToolKey).filter_by(kid=first.kid).one()
+        old.expires_at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    with db.session() as s:
+        assert {k["kid"] for k in keys.jwks(s)["keys"]} == {new.kid}
+        keys.purge_expired(s)
+    with db.session() as s, pytest.raises(crypto.DecryptionError):
+        keys.signing_key(s, "another-secret-entirely-0123456789abcdef")
+
+
+def _run(args, database_url, tmp_path):
+    env = {"ADAPTIVE_LTI_DATABASE_URL": database_url, "ADAPTIVE_LTI_SECRET_KEY": TEST_SECRET,
+           "ADAPTIVE_LTI_INSTANCE_PATH": str(tmp_path)}
+    return CliRunner().invoke(main, args, env=env, catch_exceptions=False)
+
+
+def test_platform_cli_add_list_remove(database_url, db, tmp_path):
+    add = ["platform", "add", "--issuer", "https://canvas.instructure.com", "--client-id", "1000",
+           "--auth-login-url", "https://sso.canvaslms.com/api/lti/authorize_redirect",
+           "--auth-token-url", "https://sso.canvaslms.com/login/oauth2/token",
+           "--jwks-url", "https://sso.canvaslms.com/api/lti/security/jwks",
+           "--deployment-id", "d1", "--deployment-id", "d2", "--name", "School A"]
+    assert _run(add, database_url, tmp_path).exit_code == 0
+    # Same issuer, other client id: a second school on hosted Canvas.
+    add2 = list(add)
+    add2[add2.index("1000")] = "2000"
+    assert _run(add2, database_url, tmp_path).exit_code == 0
+    dup = _run(add, database_url, tmp_path)
+    assert dup.exit_code != 0
+    assert "already exists" in dup.output
+    listed = json.loads(_run(["platform", "list", "--json"], database_url, tmp_path).output)
+    assert [r["client_id"] for r in listed] == ["1000", "2000"]
+    assert listed[0]["deployment_ids"] == ["d1", "d2"]
+    res = _run(["platform", "remove", "--issuer", "https://canvas.instructure.com", "--client-id", "1000", "--yes"],
+               database_url, tmp_path)
+    assert res.exit_code == 0
+    listed = json.loads(_run(["platform", "list", "--json"], database_url, tmp_path).output)
+    assert [r["client_id"] for r in listed] == ["2000"]
+
+
+def test_platform_add_rejects_bad_url(database_url, db, tmp_path):
+    res = _run(["platform", "add", "--issuer", "https://x.example", "--client-id", "c", "--auth-login-url", "nope",
+                "--auth-token-url", "https://x.example/t", "--jwks-url", "https://x.example/j"], database_url, tmp_path)
+    assert res.exit_code != 0
+    assert "auth login URL must be an absolute" in res.output
+
+
+def test_healthz(client):
+    assert client.get("/healthz").get_json() == {"status": "ok"}
