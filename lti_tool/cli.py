@@ -66,7 +66,7 @@ def db() -> None:
 
 
 @db.command("upgrade")
-@click.option("--revision", default="head", show_default=True)
+@click.option("--revision", default="heads", show_default=True)
 @pass_ctx
 def db_upgrade(obj: Ctx, revision: str) -> None:
     """Migrate the database to REVISION and make sure the tool has a signing key."""
@@ -77,7 +77,7 @@ def db_upgrade(obj: Ctx, revision: str) -> None:
     if settings.resolved_database_url.startswith("sqlite:///"):
         settings.instance_path.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(settings.resolved_database_url, revision)
-    if revision == "head":
+    if revision in ("head", "heads"):
         with obj.db.session() as session:
             key = keys.ensure_active_key(session, settings.secret())
             kid = key.kid
