@@ -2,6 +2,7 @@
 
 from lti_tool.models.base import Base, utcnow
 from lti_tool.models.course import Context, Membership, ResourceLink, User
+from lti_tool.models.grades import AccessTokenCache, LineItem, LmsResult, RosterSync, ScoreOutbox
 from lti_tool.models.lti import (
     Deployment,
     LaunchRecord,
@@ -12,14 +13,19 @@ from lti_tool.models.lti import (
 )
 
 __all__ = [
+    "AccessTokenCache",
     "Base",
     "Context",
     "Deployment",
     "LaunchRecord",
+    "LineItem",
+    "LmsResult",
     "LoginState",
     "Membership",
     "Registration",
     "ResourceLink",
+    "RosterSync",
+    "ScoreOutbox",
     "ToolKey",
     "UsedNonce",
     "User",
