@@ -305,11 +305,78 @@ def serve(obj: Ctx, host: str, port: int, workers: int, dev: bool) -> None:
         return
     import os
 
-    os.execvp(
+    os.execvp(  # noqa: S606 - replace this process with gunicorn
         sys.executable,
         [sys.executable, "-m", "gunicorn", "--config", "python:lti_tool.gunicorn_conf",
          "--bind", f"{host}:{port}", "--workers", str(workers), "lti_tool.wsgi:app"],
     )
+
+
+# ------------------------------------------------------------------------------------------ doctor
+@main.command()
+@pass_ctx
+def doctor(obj: Ctx) -> None:
+    """Check configuration, database, migrations, keys, Redis and registrations; exit 1 on a problem."""
+    from sqlalchemy import text
+
+    problems = 0
+
+    def report(ok: bool, what: str, hint: str = "") -> None:
+        nonlocal problems
+        problems += 0 if ok else 1
+        click.echo(f"[{'ok' if ok else 'FAIL'}] {what}" + (f"\n       {hint}" if hint and not ok else ""))
+
+    settings = obj.settings
+    report(True, f"configuration loaded (env={settings.env}, base URL {settings.base_url})")
+    if not settings.https:
+        click.echo("[warn] BASE_URL is plain http: LMSs launch over https only; fine for local development.")
+    try:
+        with obj.db.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        report(True, f"database reachable ({obj.db.engine.dialect.name})")
+    except Exception as exc:
+        report(False, "database reachable", f"{exc.__class__.__name__}: check ADAPTIVE_LTI_DATABASE_URL")
+        raise SystemExit(1) from exc
+    from alembic.runtime.migration import MigrationContext
+
+    from lti_tool import migrate
+
+    with obj.db.engine.connect() as conn:
+        current = set(MigrationContext.configure(conn).get_current_heads())
+    heads = set(migrate.current_heads())
+    report(current == heads, "database schema at the latest migration",
+           f"run `adaptive-lti db upgrade` (database at {sorted(current) or 'empty'}, code at {sorted(heads)})")
+    if current == heads:
+        from lti_tool.services import keys as key_service
+        from lti_tool.services import registrations
+
+        with obj.db.session() as session:
+            published = key_service.published_keys(session)
+            report(any(k.status == "active" for k in published), "an active signing key exists",
+                   "run `adaptive-lti db upgrade` or `adaptive-lti keys rotate`")
+            try:
+                key_service.signing_key(session, settings.secret())
+                report(True, "the signing key decrypts with ADAPTIVE_LTI_SECRET_KEY")
+            except Exception as exc:
+                report(False, "the signing key decrypts with ADAPTIVE_LTI_SECRET_KEY", str(exc))
+            regs = registrations.list_all(session)
+            pending = [r for r in regs if r.status == "pending"]
+            click.echo(f"[info] {len(regs)} platform registration(s), {len(pending)} pending approval")
+            for r in pending:
+                click.echo(f"       pending: {r.issuer} client {r.client_id} "
+                           f"(approve: adaptive-lti platform approve --issuer {r.issuer} --client-id {r.client_id})")
+    if settings.redis_url:
+        try:
+            import redis
+
+            redis.Redis.from_url(settings.redis_url, socket_connect_timeout=3).ping()
+            report(True, "Redis reachable")
+        except Exception as exc:
+            report(False, "Redis reachable", f"{exc.__class__.__name__}: check ADAPTIVE_LTI_REDIS_URL")
+    else:
+        click.echo("[info] no Redis configured: background jobs run in-process (embedded mode)")
+    if problems:
+        raise SystemExit(1)
 
 
 def _register_subcommands() -> None:

@@ -116,3 +116,22 @@ def test_platform_add_rejects_bad_url(database_url, db, tmp_path):
 
 def test_healthz(client):
     assert client.get("/healthz").get_json() == {"status": "ok"}
+
+
+def test_doctor_reports_missing_key_and_then_ok(database_url, db, tmp_path):
+    res = _run(["doctor"], database_url, tmp_path)
+    assert res.exit_code == 1
+    assert "[FAIL] an active signing key exists" in res.output
+    with db.session() as s:
+        keys.ensure_active_key(s, TEST_SECRET)
+    res = _run(["doctor"], database_url, tmp_path)
+    assert "[ok] the signing key decrypts" in res.output
+    assert res.exit_code == 0, res.output
+
+
+def test_doctor_detects_wrong_secret(database_url, db, tmp_path):
+    with db.session() as s:
+        keys.ensure_active_key(s, "a-different-secret-key-0123456789-abcdefgh")
+    res = _run(["doctor"], database_url, tmp_path)
+    assert res.exit_code == 1
+    assert "[FAIL] the signing key decrypts" in res.output

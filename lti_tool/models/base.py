@@ -43,7 +43,8 @@ class TZDateTime(TypeDecorator[dt.datetime]):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, dt.datetime: TZDateTime}
+    # SQLAlchemy reads this as a class attribute.
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, dt.datetime: TZDateTime}  # noqa: RUF012
 
 
 class TimestampMixin:
