@@ -187,7 +187,7 @@ def _correct(path: Path, lineno: int, text: str) -> list[int]:
 
 
 def _blocks(path: Path, size: int) -> Iterator[tuple[int, list[str]]]:
-    lines = [ln for ln in path.read_text().splitlines()]
+    lines = path.read_text().splitlines()
     while lines and not lines[-1].strip():
         lines.pop()
     if len(lines) % size:
@@ -240,7 +240,7 @@ def read_akt(path: str | Path) -> ResponseLog:
             if events and events[-1].item_id == pi:
                 last = events[-1]
                 if si not in last.skill_ids:
-                    events[-1] = dataclasses.replace(last, skill_ids=last.skill_ids + (si,))
+                    events[-1] = dataclasses.replace(last, skill_ids=(*last.skill_ids, si))
                 continue
             events.append(Response(user, pi, (si,), ci))
         seqs[user] = events
@@ -336,10 +336,11 @@ def read_csv(path: str | Path) -> ResponseLog:
     for _, r in rows:
         seqs.setdefault(r.user_id, []).append(r)
     for u, rs in seqs.items():
+        ordered = rs
         if all(r.timestamp is not None for r in rs):
-            rs = sorted(rs, key=lambda r: r.timestamp)  # type: ignore[arg-type, return-value]
+            ordered = sorted(rs, key=lambda r: r.timestamp)  # type: ignore[arg-type, return-value]
         events: list[Response] = []
-        for r in rs:
+        for r in ordered:
             last = events[-1] if events else None
             if last is not None and last.item_id == r.item_id and last.timestamp == r.timestamp and r.timestamp:
                 merged = last.skill_ids + tuple(s for s in r.skill_ids if s not in last.skill_ids)

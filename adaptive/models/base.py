@@ -41,7 +41,7 @@ import torch
 from torch import nn
 
 from adaptive.data import Response, ResponseLog
-from adaptive.state import State, StaleStateError, count_uncertainty
+from adaptive.state import StaleStateError, State, count_uncertainty
 
 SCHEMA_VERSION = 1
 MAX_SKILLS = 6  # skills kept per event (ASSIST2009 has at most 4)
@@ -112,7 +112,7 @@ class Candidates:
 def collate(seqs: Sequence[Encoded], device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
     """Pad encoded sequences into a batch: items/correct/mask [B, T], skills [B, T, K]."""
     t_max = max(len(s) for s in seqs)
-    k = max(1, max(int((s.skills > 0).sum(1).max()) if len(s) else 1 for s in seqs))
+    k = max(1, *(int((s.skills > 0).sum(1).max()) if len(s) else 1 for s in seqs))
     b = len(seqs)
     items = np.zeros((b, t_max), np.int64)
     skills = np.zeros((b, t_max, k), np.int64)

@@ -1,0 +1,136 @@
+"""Champion/challenger: per course or item bank, keep the model that wins on held-out students.
+
+A registry directory holds one sub-directory per trained model and ``champion.json``, the record of the decision:
+which model serves, why, each candidate's held-out metrics, the data it was decided on and when (instructors are
+shown this record). While the data is too thin (fewer than ``min_students`` students or ``min_responses``
+responses) the baseline serves: it needs no training data and cannot overfit a handful of students.
+
+    record = train_and_select(log, "registry/course-42", ["pfa", "dkt", "akt"])
+    model = load_champion("registry/course-42")     # the untrained baseline when nothing was recorded yet
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from adaptive.data import ResponseLog, split_by_student
+from adaptive.evaluate import evaluate_model
+from adaptive.models import BASELINE, KTModel, get_model_class
+
+DEFAULT_MIN_STUDENTS = 50
+DEFAULT_MIN_RESPONSES = 2000
+RECORD = "champion.json"
+HISTORY_KEPT = 20
+
+
+def choose(results: Mapping[str, Mapping[str, Any]], baseline: str = BASELINE, metric: str = "auc",
+           min_gain: float = 0.0) -> tuple[str, str]:
+    """The winner among evaluated candidates and the reason: highest ``metric``; a challenger must beat the
+    baseline by more than ``min_gain`` to replace it."""
+    scored = {k: float(v[metric]) for k, v in results.items() if v.get(metric) == v.get(metric)}  # drop nan
+    if not scored:
+        return baseline, f"no candidate could be scored on {metric}; keeping the baseline"
+    best = max(scored, key=lambda k: scored[k])
+    base = scored.get(baseline)
+    if best != baseline and base is not None and scored[best] - base <= min_gain:
+        return baseline, (f"{best} ({metric} {scored[best]:.4f}) does not beat the baseline ({base:.4f}) "
+                          f"by more than {min_gain}")
+    return best, f"highest held-out {metric}: {scored[best]:.4f}"
+
+
+def read_record(registry: str | Path) -> dict[str, Any] | None:
+    path = Path(registry) / RECORD
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _write_record(registry: Path, record: dict[str, Any]) -> None:
+    previous = read_record(registry)
+    history = (previous or {}).get("history", [])
+    if previous:
+        history = [*history, {k: v for k, v in previous.items() if k != "history"}][-HISTORY_KEPT:]
+    record = {**record, "history": history}
+    tmp = registry / (RECORD + ".tmp")
+    tmp.write_text(json.dumps(record, indent=1, default=float))
+    os.replace(tmp, registry / RECORD)
+
+
+def train_and_select(
+    log: ResponseLog,
+    registry: str | Path,
+    model_names: Iterable[str] = ("pfa", "dkt", "akt"),
+    *,
+    holdout: float = 0.2,
+    seed: int = 0,
+    min_students: int = DEFAULT_MIN_STUDENTS,
+    min_responses: int = DEFAULT_MIN_RESPONSES,
+    min_gain: float = 0.0,
+    baseline: str = BASELINE,
+    model_configs: Mapping[str, Mapping[str, Any]] | None = None,
+    **train_options: Any,
+) -> dict[str, Any]:
+    """Split students into train / held-out, train every candidate on the train part, score them on the held-out
+    students, save them under ``registry/<name>/`` and record the champion in ``registry/champion.json``."""
+    registry = Path(registry)
+    registry.mkdir(parents=True, exist_ok=True)
+    names = list(dict.fromkeys([baseline, *model_names]))
+    for n in names:
+        get_model_class(n)  # fail early on unknown names
+    configs = model_configs or {}
+    thresholds = {"min_students": min_students, "min_responses": min_responses, "min_gain": min_gain}
+    base_record = {
+        "decided_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "metric": "auc",
+        "n_students": log.n_students,
+        "n_responses": len(log),
+        "thresholds": thresholds,
+        "holdout": holdout,
+        "seed": seed,
+    }
+    thin = log.n_students < min_students or len(log) < min_responses
+    if thin or log.n_students < 4:
+        model = get_model_class(baseline)(**configs.get(baseline, {}))
+        model.fit(log, **_options_for(baseline, train_options, seed))
+        model.save(registry / baseline)
+        record = {**base_record, "champion": baseline, "path": baseline, "fingerprint": model.fingerprint,
+                  "reason": (f"data too thin ({log.n_students} students, {len(log)} responses; "
+                             f"need {min_students} and {min_responses}): the baseline serves"),
+                  "candidates": {}}
+        _write_record(registry, record)
+        return record
+    train, held = split_by_student(log, 1.0 - holdout, seed=seed)
+    results: dict[str, dict[str, Any]] = {}
+    fingerprints: dict[str, str] = {}
+    for name in names:
+        model = get_model_class(name)(**configs.get(name, {}))
+        model.fit(train, **_options_for(name, train_options, seed))
+        metrics = {k: v for k, v in evaluate_model(model, held).items() if k != "reliability"}
+        metrics["fit_seconds"] = model.metrics.get("fit_seconds")
+        model.metrics["heldout"] = metrics
+        model.save(registry / name)
+        results[name] = metrics
+        fingerprints[name] = model.fingerprint
+    champion, reason = choose(results, baseline=baseline, min_gain=min_gain)
+    record = {**base_record, "champion": champion, "path": champion, "fingerprint": fingerprints[champion],
+              "reason": reason, "candidates": results, "n_heldout_students": held.n_students}
+    _write_record(registry, record)
+    return record
+
+
+def _options_for(name: str, options: Mapping[str, Any], seed: int) -> dict[str, Any]:
+    out = {"seed": seed, **options}
+    if name == BASELINE:
+        out = {k: v for k, v in out.items() if k in ("seed", "max_iter")}
+    return out
+
+
+def load_champion(registry: str | Path) -> KTModel:
+    """The recorded champion, or an untrained baseline (sensible priors) when no decision was recorded."""
+    record = read_record(registry)
+    if record is None:
+        return get_model_class(BASELINE)()
+    return KTModel.load(Path(registry) / record["path"])

@@ -1,0 +1,21 @@
+"""Model registry: a name -> class dict (``pfa`` baseline, ``dkt`` LSTM, ``akt`` attention)."""
+
+from __future__ import annotations
+
+from adaptive.models.akt import AKTModel
+from adaptive.models.base import KTModel
+from adaptive.models.baseline import PFAModel
+from adaptive.models.dkt import DKTModel
+
+MODEL_REGISTRY: dict[str, type[KTModel]] = {m.name: m for m in (PFAModel, DKTModel, AKTModel)}
+BASELINE = "pfa"
+
+
+def get_model_class(name: str) -> type[KTModel]:
+    try:
+        return MODEL_REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(sorted(MODEL_REGISTRY))}") from None
+
+
+__all__ = ["BASELINE", "MODEL_REGISTRY", "AKTModel", "DKTModel", "KTModel", "PFAModel", "get_model_class"]

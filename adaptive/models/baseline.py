@@ -1,0 +1,214 @@
+"""PFA with item difficulty (an IRT + PFA logistic model with Gaussian priors): the interpretable baseline.
+
+    logit P(correct) = bias + easiness[item]
+                       + mean over the item's skills s of (beta[s] + gamma[s] * log1p(S_s) + rho[s] * log1p(F_s))
+                       + gamma_all * log1p(S_all) + rho_all * log1p(F_all)
+
+``S_s`` / ``F_s`` are the student's earlier successes / failures on skill ``s``, ``S_all`` / ``F_all`` on any
+skill. Every parameter has a Gaussian prior (MAP fit by L-BFGS, a convex problem), and the prior means are the
+untrained model: P(correct) starts at 0.7 and moves up with successes and down with failures, so the model works
+from the first response with no training data. Unknown items have easiness 0 (an average item of their skills);
+unknown skills use the prior-mean skill parameters (row 0), still with their own counts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from adaptive.data import Response, ResponseLog
+from adaptive.models.base import MAX_SKILLS, Candidates, KTModel, Vocab
+from adaptive.state import State
+
+
+@dataclasses.dataclass
+class PFAConfig:
+    bias: float = math.log(0.7 / 0.3)  # prior mean of the intercept: P = 0.7 for a newcomer
+    gamma: float = 0.25  # prior mean of the success weight (per log1p count)
+    rho: float = -0.15  # prior mean of the failure weight
+    gamma_all: float = 0.1
+    rho_all: float = -0.1
+    sd_item: float = 1.0  # prior standard deviations
+    sd_skill: float = 1.0
+    sd_slope: float = 0.5
+    max_iter: int = 200  # L-BFGS iterations
+
+
+class PFANet(nn.Module):
+    def __init__(self, n_items: int, n_skills: int, cfg: PFAConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.bias = nn.Parameter(torch.tensor(cfg.bias))
+        self.easiness = nn.Parameter(torch.zeros(n_items))
+        self.beta = nn.Parameter(torch.zeros(n_skills))
+        self.gamma = nn.Parameter(torch.full((n_skills,), cfg.gamma))
+        self.rho = nn.Parameter(torch.full((n_skills,), cfg.rho))
+        self.slopes_all = nn.Parameter(torch.tensor([cfg.gamma_all, cfg.rho_all]))
+
+    def forward(self, f: dict[str, torch.Tensor]) -> torch.Tensor:
+        present = f["present"].float()
+        s, fl = torch.log1p(f["S"]), torch.log1p(f["F"])
+        sk = f["skills"]
+        per_skill = (self.beta[sk] + self.gamma[sk] * s + self.rho[sk] * fl) * present
+        skill_term = per_skill.sum(-1) / present.sum(-1).clamp(min=1.0)
+        glob = self.slopes_all[0] * torch.log1p(f["S_all"]) + self.slopes_all[1] * torch.log1p(f["F_all"])
+        return self.bias + self.easiness[f["items"]] + skill_term + glob
+
+    def prior_penalty(self) -> torch.Tensor:
+        c = self.cfg
+        return (
+            (self.easiness[1:] ** 2).sum() / (2 * c.sd_item**2)
+            + (self.beta**2).sum() / (2 * c.sd_skill**2)
+            + ((self.gamma - c.gamma) ** 2).sum() / (2 * c.sd_slope**2)
+            + ((self.rho - c.rho) ** 2).sum() / (2 * c.sd_slope**2)
+            + ((self.slopes_all - torch.tensor([c.gamma_all, c.rho_all])) ** 2).sum() / (2 * c.sd_slope**2)
+            + (self.bias - c.bias) ** 2 / (2 * c.sd_skill**2)
+        )
+
+
+class PFAModel(KTModel):
+    """IRT + PFA logistic baseline (see the module docstring)."""
+
+    name = "pfa"
+    Config = PFAConfig
+
+    def build_net(self) -> nn.Module:
+        return PFANet(self.vocab.n_items, self.vocab.n_skills, self.config)
+
+    # features ---------------------------------------------------------------------------------------------------
+    def features(self, log: ResponseLog) -> dict[str, torch.Tensor]:
+        """One row per event, from the student's earlier events only."""
+        rows_items: list[int] = []
+        rows_sk: list[list[int]] = []
+        rows_s: list[list[float]] = []
+        rows_f: list[list[float]] = []
+        glob: list[tuple[float, float]] = []
+        y: list[float] = []
+        for seq in log.sequences():
+            counts: dict[str, list[int]] = {}
+            s_all = f_all = 0
+            for r in seq:
+                raw = (r.skill_ids or self.skills_of(r.item_id))[:MAX_SKILLS]
+                rows_items.append(self.vocab.items.get(r.item_id, 0))
+                rows_sk.append([self.vocab.skills.get(s, 0) for s in raw])
+                rows_s.append([counts.get(s, (0, 0))[0] for s in raw])
+                rows_f.append([counts.get(s, (0, 0))[1] for s in raw])
+                glob.append((s_all, f_all))
+                y.append(r.correct)
+                for s in raw:
+                    counts.setdefault(s, [0, 0])[0 if r.correct else 1] += 1
+                s_all += r.correct
+                f_all += 1 - r.correct
+        n = len(y)
+        k = max((len(x) for x in rows_sk), default=1) or 1
+        sk = np.zeros((n, k), np.int64)
+        present = np.zeros((n, k), bool)
+        s_arr = np.zeros((n, k), np.float32)
+        f_arr = np.zeros((n, k), np.float32)
+        for i in range(n):
+            m = len(rows_sk[i])
+            sk[i, :m] = rows_sk[i]
+            present[i, :m] = True
+            s_arr[i, :m] = rows_s[i]
+            f_arr[i, :m] = rows_f[i]
+        g = np.asarray(glob, np.float32).reshape(-1, 2)
+        return {
+            "items": torch.tensor(rows_items, dtype=torch.long),
+            "skills": torch.from_numpy(sk),
+            "present": torch.from_numpy(present),
+            "S": torch.from_numpy(s_arr),
+            "F": torch.from_numpy(f_arr),
+            "S_all": torch.from_numpy(g[:, 0].copy()),
+            "F_all": torch.from_numpy(g[:, 1].copy()),
+            "y": torch.tensor(y, dtype=torch.float32),
+        }
+
+    # training ---------------------------------------------------------------------------------------------------
+    def fit(self, log: ResponseLog, valid: ResponseLog | None = None, **options: Any) -> PFAModel:
+        """MAP fit by full-batch L-BFGS (deterministic; ``max_iter`` may be given as an option)."""
+        from adaptive.evaluate import evaluate_model
+
+        if len(log) == 0:
+            raise ValueError("cannot fit on an empty log")
+        unknown = set(options) - {"max_iter", "seed", "progress", "device", "epochs", "batch_size", "lr",
+                                  "patience", "max_len", "weight_decay", "min_epochs"}
+        if unknown:
+            raise ValueError(f"pfa: unknown training option(s) {sorted(unknown)}")
+        t0 = time.time()
+        self.vocab = Vocab.build(log)
+        self.net = self.build_net()
+        self.fingerprint = f"{self.name}-{__import__('uuid').uuid4().hex[:12]}"
+        feats = self.features(log)
+        y = feats.pop("y")
+        net = self.net
+        net.train()
+        opt = torch.optim.LBFGS(net.parameters(), lr=1, max_iter=int(options.get("max_iter", self.config.max_iter)),
+                                history_size=20, line_search_fn="strong_wolfe", tolerance_grad=1e-6)
+        bce = nn.BCEWithLogitsLoss(reduction="sum")
+        n = len(y)
+
+        def closure() -> torch.Tensor:
+            opt.zero_grad()
+            loss = (bce(net(feats), y) + net.prior_penalty()) / n
+            loss.backward()
+            return loss
+
+        loss = opt.step(closure)
+        net.eval()
+        self.metrics = {"train": {"objective": float(loss.detach()), "n": n}, "fit_seconds": round(time.time() - t0, 2),
+                        "n_train_students": log.n_students, "n_train_responses": len(log)}
+        if valid is not None and len(valid):
+            self.metrics["valid"] = {k: v for k, v in evaluate_model(self, valid).items() if k != "reliability"}
+        return self
+
+    @torch.no_grad()
+    def predict_log(self, log: ResponseLog, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+        feats = self.features(log)
+        y = feats.pop("y")
+        return y.double().numpy(), torch.sigmoid(self.net(feats)).double().numpy()
+
+    # incremental ------------------------------------------------------------------------------------------------
+    def _state_data(self) -> dict[str, Any]:
+        return {"S_all": 0, "F_all": 0}
+
+    def _advance(self, state: State, item: int, skills: torch.Tensor, correct: int, response: Response) -> None:
+        key = "S_all" if correct else "F_all"
+        state.data[key] = int(state.data.get(key, 0)) + 1
+
+    def _score(self, state: State, cands: Candidates) -> torch.Tensor:
+        names: Sequence[str] = cands.skill_names
+        s_by = torch.tensor([0.0] + [float(state.counts.get(s, (0, 0))[0]) for s in names[1:]])
+        f_by = torch.tensor([0.0] + [float(state.counts.get(s, (0, 0))[1]) for s in names[1:]])
+        keys = cands.skill_keys
+        n = len(cands)
+        feats = {
+            "items": cands.items,
+            "skills": self._vocab_index(names)[keys],
+            "present": keys > 0,
+            "S": s_by[keys],
+            "F": f_by[keys],
+            "S_all": torch.full((n,), float(state.data.get("S_all", 0))),
+            "F_all": torch.full((n,), float(state.data.get("F_all", 0))),
+        }
+        return self.net(feats)
+
+    def _vocab_index(self, names: Sequence[str]) -> torch.Tensor:
+        return torch.tensor([self.vocab.skills.get(s, 0) for s in names], dtype=torch.long)
+
+    # interpretation ---------------------------------------------------------------------------------------------
+    def item_difficulty(self) -> dict[str, float]:
+        """Estimated difficulty (minus easiness) of each training item, on the logit scale."""
+        e = self.net.easiness.detach().numpy()
+        return {it: -float(e[i]) for it, i in self.vocab.items.items()}
+
+    def skill_parameters(self) -> dict[str, dict[str, float]]:
+        n = self.net
+        return {s: {"beta": float(n.beta[i]), "gamma": float(n.gamma[i]), "rho": float(n.rho[i])}
+                for s, i in self.vocab.skills.items()}

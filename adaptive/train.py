@@ -1,0 +1,148 @@
+"""Training loop for the sequence models: windows of ``max_len`` events, Adam, early stopping on validation AUC.
+
+Data-parallel when ``torch.distributed`` is initialised (``torchrun`` sets ``WORLD_SIZE``; the process group is then
+created here with gloo on CPU, nccl on CUDA): every rank draws the same shuffled global batches and takes its share
+of each, DistributedDataParallel averages the gradients, every rank evaluates the same validation students (so they
+agree on early stopping without exchanging anything) and holds the same weights at the end.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import os
+import random
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from adaptive.data import ResponseLog, split_by_student
+from adaptive.models.base import Encoded, collate
+
+if TYPE_CHECKING:
+    from adaptive.models.base import KTModel
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    max_len: int = 200  # training windows (events)
+    patience: int = 4  # epochs without a better validation AUC before stopping
+    min_epochs: int = 1
+    seed: int = 0
+    device: str | None = None  # None: cuda when available, else cpu
+    progress: bool = False  # tqdm progress bar (rank 0 only)
+    valid_frac: float = 0.1  # held out of the training students when no validation log is given
+    max_iter: int | None = None  # accepted for the baseline; unused here
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def maybe_init_distributed() -> tuple[int, int]:
+    """(rank, world size); initialises the process group from torchrun's environment when needed."""
+    import torch.distributed as dist
+
+    if dist.is_available() and not dist.is_initialized() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def windows(seqs: list[Encoded], max_len: int) -> list[Encoded]:
+    """Cut each sequence into consecutive windows of at most ``max_len`` events (windows of one event dropped)."""
+    out = []
+    for s in seqs:
+        for start in range(0, len(s), max_len):
+            w = s.window(start, start + max_len)
+            if len(w) >= 2:
+                out.append(w)
+    return out
+
+
+def train_model(model: KTModel, log: ResponseLog, valid: ResponseLog | None, cfg: TrainConfig) -> dict[str, Any]:
+    """Train ``model.net`` in place; returns the history (per-epoch loss, validation AUC, seconds)."""
+    from adaptive.evaluate import evaluate_model
+
+    rank, world = maybe_init_distributed()
+    seed_everything(cfg.seed)
+    if valid is None or len(valid) == 0:
+        log, valid = split_by_student(log, 1.0 - cfg.valid_frac, seed=cfg.seed)
+    device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cuda" and world > 1:
+        device = torch.device("cuda", rank % torch.cuda.device_count())
+    net = model.net.to(device)
+    ddp: nn.Module = net
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        ddp = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    data = windows([model.encode(s) for s in log.sequences()], cfg.max_len)
+    if not data:
+        raise ValueError("no training sequence has two or more responses")
+    bce = nn.BCEWithLogitsLoss(reduction="sum")
+    bar = None
+    if cfg.progress and rank == 0:
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.epochs, desc=f"train {model.name}", unit="epoch")
+    best_auc, best_state, best_epoch, bad = -math.inf, copy.deepcopy(net.state_dict()), 0, 0
+    history: dict[str, Any] = {"epochs": [], "world_size": world, "device": str(device)}
+    for epoch in range(1, cfg.epochs + 1):
+        t0 = time.time()
+        net.train()
+        order = list(range(len(data)))
+        random.Random(cfg.seed * 1000 + epoch).shuffle(order)  # same order on every rank
+        total, count = 0.0, 0
+        for b in range(0, len(order), cfg.batch_size):
+            idx = order[b : b + cfg.batch_size][rank::world]
+            if not idx:  # keep ranks in step: a rank with no share still joins the all-reduce
+                idx = order[b : b + 1]
+                weight = 0.0
+            else:
+                weight = 1.0
+            batch = collate([data[i] for i in idx], device)
+            logits = ddp(batch["items"], batch["skills"], batch["correct"], batch["mask"])
+            m = batch["mask"]
+            n_tok = m.sum().clamp(min=1)
+            loss = weight * bce(logits[m], batch["correct"][m]) / n_tok + model.regularization()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * float(n_tok) * weight
+            count += int(n_tok) * int(weight)
+        net.eval()
+        v = evaluate_model(model, valid)
+        secs = time.time() - t0
+        history["epochs"].append({"epoch": epoch, "loss": total / max(count, 1), "valid_auc": v["auc"],
+                                  "valid_logloss": v["logloss"], "seconds": round(secs, 2)})
+        improved = v["auc"] > best_auc + 1e-5
+        if improved:
+            best_auc, best_state, best_epoch, bad = v["auc"], copy.deepcopy(net.state_dict()), epoch, 0
+        else:
+            bad += 1
+        if bar is not None:
+            bar.set_postfix(loss=f"{total / max(count, 1):.4f}", valid_auc=f"{v['auc']:.4f}", best=best_epoch)
+            bar.update(1)
+        if epoch >= cfg.min_epochs and bad >= cfg.patience:
+            break
+    if bar is not None:
+        bar.close()
+    net.load_state_dict(best_state)
+    model.net = net.to("cpu")
+    model.net.eval()
+    history.update(best_epoch=best_epoch, best_valid_auc=best_auc,
+                   seconds_per_epoch=round(float(np.mean([e["seconds"] for e in history["epochs"]])), 2))
+    return history

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import json
+
+from adaptive.champion import choose, load_champion, read_record, train_and_select
+from adaptive.models.baseline import PFAModel
+from adaptive.synthetic import simulate
+
+
+def test_thin_data_keeps_the_baseline(tmp_path):
+    log, _ = simulate(n_students=10, n_skills=2, items_per_skill=5, length=10, seed=0)
+    record = train_and_select(log, tmp_path, ["dkt"], min_students=50)
+    assert record["champion"] == "pfa"
+    assert "too thin" in record["reason"]
+    assert isinstance(load_champion(tmp_path), PFAModel)
+    assert json.loads((tmp_path / "champion.json").read_text())["champion"] == "pfa"
+
+
+def test_choose_needs_a_margin_over_the_baseline():
+    results = {"pfa": {"auc": 0.70}, "dkt": {"auc": 0.705}, "akt": {"auc": float("nan")}}
+    assert choose(results)[0] == "dkt"
+    assert choose(results, min_gain=0.01)[0] == "pfa"
+    assert choose({"pfa": {"auc": 0.72}, "dkt": {"auc": 0.70}})[0] == "pfa"
+
+
+def test_records_the_winner_on_heldout_students(tmp_path):
+    log, _ = simulate(n_students=80, n_skills=3, items_per_skill=10, length=30, seed=5)
+    record = train_and_select(log, tmp_path, ["dkt"], min_students=20, min_responses=100, epochs=2,
+                              model_configs={"dkt": {"d_model": 8, "hidden": 16}})
+    assert set(record["candidates"]) == {"pfa", "dkt"}
+    best = max(record["candidates"], key=lambda k: record["candidates"][k]["auc"])
+    assert record["champion"] == best
+    model = load_champion(tmp_path)
+    assert model.name == best
+    assert model.fingerprint == record["fingerprint"]
+    # a second decision keeps the first in the history
+    train_and_select(log, tmp_path, [], min_students=20, min_responses=100)
+    rec2 = read_record(tmp_path)
+    assert rec2["champion"] == "pfa"
+    assert rec2["history"][-1]["champion"] == best
+
+
+def test_no_record_gives_an_untrained_baseline(tmp_path):
+    model = load_champion(tmp_path / "empty")
+    assert model.name == "pfa"
+    assert 0 < model.predict_proba(model.init_state(), [("q", ["s"])])[0] < 1

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from adaptive import State, get_model_class, load_model
+from adaptive.evaluate import evaluate_model
+
+SMALL = {"dkt": {"d_model": 16, "hidden": 32}, "akt": {"d_model": 16, "heads": 2, "d_ff": 32, "window": 24}}
+
+
+@pytest.fixture(scope="module", params=["dkt", "akt"])
+def trained(request, sim):
+    _, _, train, test = sim
+    model = get_model_class(request.param)(**SMALL[request.param])
+    model.fit(train, epochs=12, batch_size=32, lr=5e-3, max_len=24, patience=12, seed=0)
+    return model, test
+
+
+def test_learns_something(trained):
+    model, test = trained
+    hist = model.metrics["train"]
+    assert hist["best_epoch"] >= 1
+    assert evaluate_model(model, test)["auc"] > 0.65
+
+
+def test_incremental_updates_match_batch_scoring(trained):
+    model, test = trained
+    seq = test.sequences()[1][:20]  # shorter than every window: batch and incremental see the same history
+    from adaptive.data import ResponseLog
+
+    _, p_batch = model.predict_log(ResponseLog({"x": seq}))
+    state = model.init_state()
+    inc = []
+    for r in seq:
+        inc.append(model.predict_proba(state, [(r.item_id, r.skill_ids)])[0])
+        state = model.update(state, r)
+    assert np.allclose(inc, p_batch, atol=1e-4)
+
+
+def test_state_json_and_save_load(trained, tmp_path):
+    model, test = trained
+    seq = test.sequences()[2][:15]
+    state = model.state_from_history(seq)
+    cands = ["s0-i0", "s3-i7", ("new-item", ["s2"]), "unknown"]
+    p = model.predict_proba(state, cands)
+    model.save(tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
+    assert loaded.name == model.name
+    again = State.from_bytes(state.to_bytes())
+    assert np.allclose(loaded.predict_proba(again, cands), p, atol=1e-5)
+    nxt = loaded.update(again, seq[0])
+    assert nxt.n == state.n + 1
+    m = loaded.mastery(nxt)
+    assert set(m) >= {"s0", "s1", "s2", "s3"}
+    assert all(0 < v[0] < 1 and v[1] > 0 for v in m.values())
+
+
+def test_plain_dkt_per_skill_head(sim):
+    _, _, train, test = sim
+    model = get_model_class("dkt")(item_embeddings=False, head="skill", d_model=16, hidden=32)
+    model.fit(train, epochs=3, batch_size=32, lr=5e-3, max_len=24)
+    assert evaluate_model(model, test)["auc"] > 0.6
+    p = model.predict_proba(test.sequences()[0][:5], ["s0-i0", ("x", ["s1", "s2"])])
+    assert p.shape == (2,)
+
+
+def test_unknown_config_option():
+    with pytest.raises(ValueError, match="unknown config option"):
+        get_model_class("akt")(nope=1)
+    with pytest.raises(ValueError, match="unknown model"):
+        get_model_class("bkt9")
