@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     grade_max_attempts: int = Field(default=12, ge=1)
     grade_backoff_base_seconds: float = Field(default=2.0, gt=0)
     grade_backoff_max_seconds: float = Field(default=3600.0, gt=0)
+    grade_lease_seconds: float = Field(default=60.0, gt=0)
+    jobs_sweep_seconds: float = Field(default=30.0, ge=0)
+    roster_sync_interval_seconds: int = Field(default=6 * 3600, ge=0)
 
     @field_validator("base_url")
     @classmethod
