@@ -1,0 +1,196 @@
+"""Deep Linking 2.0: the instructor picks an activity and its settings; we answer the platform with a signed
+LtiDeepLinkingResponse carrying an ``ltiResourceLink`` (custom parameters, and a ``lineItem`` when accepted).
+
+Subsystems offer activities by registering a provider: ``register_activity_provider(fn)`` where
+``fn(session, lti_session) -> list[Activity]`` (the item bank lists one activity per bank).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from flask import Response, make_response, render_template
+from sqlalchemy.orm import Session
+
+from lti_tool.lti import claims as c
+from lti_tool.lti.errors import LtiError
+from lti_tool.lti.session import LtiSession
+from lti_tool.models import LaunchRecord, Registration
+from lti_tool.services import keys
+from lti_tool.settings import Settings
+from lti_tool.views.common import render_launched_page
+
+RESPONSE_TTL_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class SettingField:
+    name: str
+    label: str
+    type: Literal["choice", "number", "text"]
+    choices: tuple[tuple[str, str], ...] = ()  # (value, label)
+    default: str = ""
+    min: float | None = None
+    max: float | None = None
+
+    def parse(self, raw: str | None) -> str:
+        value = (raw if raw is not None else self.default).strip()
+        if self.type == "choice":
+            allowed = [v for v, _ in self.choices]
+            if value not in allowed:
+                raise ValueError(f"{self.label}: choose one of {', '.join(allowed)}")
+        elif self.type == "number":
+            try:
+                number = float(value)
+            except ValueError:
+                raise ValueError(f"{self.label}: a number is needed") from None
+            if (self.min is not None and number < self.min) or (self.max is not None and number > self.max):
+                raise ValueError(f"{self.label}: must be between {self.min} and {self.max}")
+            value = str(int(number)) if number.is_integer() else str(number)
+        elif len(value) > 500:
+            raise ValueError(f"{self.label}: at most 500 characters")
+        return value
+
+
+@dataclass(frozen=True)
+class Activity:
+    key: str
+    title: str
+    description: str
+    custom: dict[str, str] = field(default_factory=dict)
+    settings_schema: list[SettingField] = field(default_factory=list)
+    score_maximum: float = 100.0
+    tag: str = "adaptive-practice"
+
+
+ActivityProvider = Callable[[Session, LtiSession], list[Activity]]
+ACTIVITY_PROVIDERS: list[ActivityProvider] = []
+
+
+def register_activity_provider(fn: ActivityProvider) -> ActivityProvider:
+    """Offer activities in the deep linking picker. Usable as a decorator."""
+    if fn not in ACTIVITY_PROVIDERS:
+        ACTIVITY_PROVIDERS.append(fn)
+    return fn
+
+
+def builtin_adaptive_practice(session: Session, lti_session: LtiSession) -> list[Activity]:
+    """Always available, so deep linking works before any item bank exists."""
+    return [
+        Activity(
+            key="adaptive-practice",
+            title="Adaptive practice",
+            description="Questions chosen for each student from what they already master.",
+            custom={"activity": "adaptive-practice"},
+            settings_schema=[
+                SettingField("goal", "Goal", "choice",
+                             (("mastery", "Reach mastery"), ("practice", "Fixed number of questions")), "mastery"),
+                SettingField("questions", "Questions (for a fixed number)", "number", default="10", min=1, max=200),
+            ],
+        )
+    ]
+
+
+register_activity_provider(builtin_adaptive_practice)
+
+
+def list_activities(session: Session, lti_session: LtiSession) -> list[Activity]:
+    seen: dict[str, Activity] = {}
+    for provider in ACTIVITY_PROVIDERS:
+        for activity in provider(session, lti_session):
+            seen.setdefault(activity.key, activity)
+    return list(seen.values())
+
+
+def dl_settings(session: Session, lti_session: LtiSession) -> tuple[LaunchRecord, dict[str, Any]]:
+    record = session.get(LaunchRecord, lti_session.launch_id)
+    if (record is None or record.registration_id != lti_session.registration_id
+            or record.message_type != c.DEEP_LINKING_REQUEST):
+        raise LtiError("This deep linking session is unknown or expired: start again from the course.", status=400)
+    return record, dict(record.claims.get(c.DL_SETTINGS) or {})
+
+
+def render_picker(session: Session, lti_session: LtiSession) -> Response:
+    _, settings = dl_settings(session, lti_session)
+    accept_types = settings.get("accept_types") or []
+    return render_launched_page(
+        "lti/deep_link.html", session, lti_session,
+        activities=list_activities(session, lti_session),
+        accepts_links="ltiResourceLink" in accept_types,
+        dl_title=settings.get("title"),
+    )
+
+
+def build_response(
+    session: Session,
+    settings: Settings,
+    lti_session: LtiSession,
+    activity_key: str | None,
+    form: dict[str, str],
+) -> tuple[str, str, dict[str, Any]]:
+    """Sign the LtiDeepLinkingResponse. Returns (return_url, jwt, content_item or {})."""
+    record, dl = dl_settings(session, lti_session)
+    reg = session.get(Registration, record.registration_id)
+    assert reg is not None
+    return_url = dl.get("deep_link_return_url")
+    if not isinstance(return_url, str) or not return_url.startswith(("https://", "http://")):
+        raise LtiError("The platform's deep_link_return_url is missing or not a URL.")
+    items: list[dict[str, Any]] = []
+    item: dict[str, Any] = {}
+    if activity_key:
+        if "ltiResourceLink" not in (dl.get("accept_types") or []):
+            raise LtiError("This placement in the LMS does not accept activities (ltiResourceLink).", status=400)
+        activity = next((a for a in list_activities(session, lti_session) if a.key == activity_key), None)
+        if activity is None:
+            raise LtiError(f"Unknown activity {activity_key!r}.", status=400)
+        custom = dict(activity.custom)
+        for setting in activity.settings_schema:
+            try:
+                custom[setting.name] = setting.parse(form.get(setting.name))
+            except ValueError as exc:
+                raise LtiError(str(exc), status=400) from exc
+        title = (form.get("title") or "").strip()[:200] or activity.title
+        item = {
+            "type": "ltiResourceLink",
+            "title": title,
+            "text": activity.description,
+            "url": settings.base_url + "/lti/launch",
+            "custom": {str(k): str(v) for k, v in custom.items()},
+        }
+        if dl.get("accept_lineitem", True) is not False:
+            item["lineItem"] = {
+                "scoreMaximum": activity.score_maximum,
+                "label": title,
+                "resourceId": activity.key,
+                "tag": activity.tag,
+            }
+        items.append(item)
+    now = int(time.time())
+    payload: dict[str, Any] = {
+        "iss": reg.client_id,
+        "aud": reg.issuer,
+        "azp": reg.client_id,
+        "iat": now,
+        "exp": now + RESPONSE_TTL_SECONDS,
+        "nonce": secrets.token_urlsafe(16),
+        c.DEPLOYMENT_ID: record.claims[c.DEPLOYMENT_ID],
+        c.MESSAGE_TYPE: c.DEEP_LINKING_RESPONSE,
+        c.VERSION: c.LTI_VERSION,
+        c.DL_CONTENT_ITEMS: items,
+    }
+    if "data" in dl:
+        payload[c.DL_DATA] = dl["data"]
+    if not items:
+        payload[c.DL_MSG] = "Nothing was added."
+    token = keys.sign_jwt(session, settings.secret(), payload)
+    return return_url, token, item
+
+
+def render_autopost(return_url: str, token: str) -> Response:
+    response = make_response(render_template("lti/autopost.html", action=return_url, fields={"JWT": token}))
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,34 @@
+"""Errors a launch can end with: an HTTP status and a message written for the school's admin.
+
+Messages never include tokens, keys or secrets: only what is wrong and what to do.
+"""
+
+from __future__ import annotations
+
+
+class LtiError(Exception):
+    status = 400
+    title = "This LTI launch was refused"
+
+    def __init__(self, detail: str, *, status: int | None = None, title: str | None = None,
+                 admin_hint: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if status is not None:
+            self.status = status
+        if title is not None:
+            self.title = title
+        self.admin_hint = admin_hint
+
+
+class LoginError(LtiError):
+    title = "LTI login refused"
+
+
+class LaunchError(LtiError):
+    title = "LTI launch refused"
+
+
+class RegistrationRefused(LtiError):
+    status = 403
+    title = "This platform is not (yet) allowed"

@@ -1,0 +1,2 @@
+// Submit the hidden form at once (LTI deep linking response, simulator launches).
+document.getElementById("autopost").submit();
