@@ -50,6 +50,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 def _register_blueprints(app: Flask) -> None:
     """Each subsystem registers itself here (one line each)."""
     # --- blueprints (keep one import + register per line) ---
+    from lti_tool.jobs import init_app as jobs_init_app
+    jobs_init_app(app)
+    from lti_tool.lti.views import bp as lti_bp
+    app.register_blueprint(lti_bp)
 
 
 def get_settings(app: Flask | None = None) -> Settings:
