@@ -52,8 +52,6 @@ def _register_blueprints(app: Flask) -> None:
     # --- blueprints (keep one import + register per line) ---
     from lti_tool.jobs import init_app as jobs_init_app
     jobs_init_app(app)
-    from lti_tool.jobs import init_app as jobs_init_app
-    jobs_init_app(app)
     from lti_tool.lti.views import bp as lti_bp
     app.register_blueprint(lti_bp)
 
