@@ -119,6 +119,11 @@ def train_cmd(  # noqa: PLR0917 - click passes options as arguments
                    "n_train_responses": len(train_log), "valid": model.metrics.get("valid"),
                    "train": {k: v for k, v in model.metrics.get("train", {}).items() if k != "epochs"}}
         click.echo(json.dumps(summary, default=float))
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 @kt.command("evaluate")

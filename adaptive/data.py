@@ -7,7 +7,8 @@ Readers (``read_log(path, fmt)``):
 
 - ``dkvmn``: 3 lines per student: ``length`` / item ids / 0-1. The ids are used as item *and* skill ids (the DKVMN
   files carry no problem ids; ASSIST2015 and STATICS2011 have one id per step, so nothing is expanded there).
-- ``akt``: 4 lines per student: ``length,student`` / problem ids / skill ids / 0-1. Consecutive rows with the same
+- ``akt``: 4 lines per student: a header (``index,student`` in the published ASSIST2009 files; the last field
+  names the student) / problem ids / skill ids / 0-1. Consecutive rows with the same
   problem id are the expansion of one multi-skill problem and are collapsed into one event.
 - ``pykt``: pyKT CSV with a header (``uid``, ``concepts``, ``responses``, optional ``questions``, ``timestamps``,
   ``fold``); ``-1`` is padding; ``a_b`` in ``concepts`` means one event with skills ``a`` and ``b``.
@@ -217,22 +218,18 @@ def read_dkvmn(path: str | Path) -> ResponseLog:
 
 
 def read_akt(path: str | Path) -> ResponseLog:
-    """4 lines per student: ``length,student`` / problem ids / skill ids / answers; consecutive rows of one problem
+    """4 lines per student: ``index,student`` / problem ids / skill ids / answers; consecutive rows of one problem
     (the expansion of a multi-skill problem) become one event."""
     path = Path(path)
     seqs: dict[str, list[Response]] = {}
     for lineno, (head, pids, sids, ans) in _blocks(path, 4):
         parts = head.strip().split(",")
-        try:
-            n = int(parts[0])
-        except ValueError:
-            raise DataFormatError(path, lineno, f"expected 'length,student', got {head!r}") from None
         p = _ints(path, lineno + 1, pids, "problem ids")
         s = _ints(path, lineno + 2, sids, "skill ids")
         c = _correct(path, lineno + 3, ans)
-        if not (len(p) == len(s) == len(c) == n):
-            raise DataFormatError(path, lineno, f"length {n} but {len(p)}/{len(s)}/{len(c)} values")
-        user = parts[1].strip() if len(parts) > 1 and parts[1].strip() else f"{path.stem}:{lineno}"
+        if not (len(p) == len(s) == len(c)):
+            raise DataFormatError(path, lineno, f"{len(p)} problem ids, {len(s)} skill ids, {len(c)} answers")
+        user = parts[-1].strip() if len(parts) > 1 and parts[-1].strip() else f"{path.stem}:{lineno}"
         if user in seqs:
             user = f"{user}:{lineno}"
         events: list[Response] = []
@@ -349,6 +346,18 @@ def read_csv(path: str | Path) -> ResponseLog:
             events.append(r)
         seqs[u] = events
     return ResponseLog(seqs)
+
+
+def write_csv(log: ResponseLog, path: str | Path) -> Path:
+    """Write ``log`` in the tabular ``csv`` format (skills joined with ``_``); ``read_csv`` reads it back."""
+    path = Path(path)
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["user_id", "item_id", "skill_id", "correct", "timestamp"])
+        for r in log:
+            w.writerow([r.user_id, r.item_id, "_".join(r.skill_ids), r.correct,
+                        "" if r.timestamp is None else r.timestamp])
+    return path
 
 
 READERS = {"dkvmn": read_dkvmn, "akt": read_akt, "pykt": read_pykt, "csv": read_csv}

@@ -20,7 +20,6 @@ recent history (ids and answers), so it survives retraining; the cache is rebuil
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any
 
 import torch
@@ -51,31 +50,29 @@ class AKTConfig:
 class DecayAttention(nn.Module):
     """Multi-head attention with a learned per-head linear distance penalty (monotonic attention)."""
 
-    def __init__(self, d: int, heads: int, dropout: float) -> None:
+    def __init__(self, d: int, heads: int) -> None:
         super().__init__()
         self.h, self.dk = heads, d // heads
         self.wq, self.wk, self.wv, self.wo = (nn.Linear(d, d) for _ in range(4))
         # decay rates from ~0.5 to ~0.004 per step across heads (softplus^-1 of ALiBi-like slopes)
         slopes = torch.tensor([2.0 ** (-1 - 7 * i / max(heads - 1, 1)) for i in range(heads)])
         self.theta = nn.Parameter(torch.log(torch.expm1(slopes)))
-        self.drop = nn.Dropout(dropout)
 
     def kv(self, k_in: torch.Tensor, v_in: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Keys and values [..., S, H, dk] of the given inputs (what the serving cache stores)."""
         return (self.wk(k_in).unflatten(-1, (self.h, self.dk)), self.wv(v_in).unflatten(-1, (self.h, self.dk)))
 
-    def attend(self, q_in: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dist: torch.Tensor,
-               mask: torch.Tensor | None) -> torch.Tensor:
-        """q_in [B, T, d]; k, v [B, S, H, dk]; dist [T, S] or [S] (float); mask [T, S] (True = visible)."""
+    def bias(self, dist: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """Additive score bias [H, T, S] (or [H, S]): ``-theta_h * distance``, ``-inf`` where not visible."""
+        b = -F.softplus(self.theta).view(-1, *([1] * dist.dim())) * dist
+        return b if mask is None else b.masked_fill(~mask, float("-inf"))
+
+    def attend(self, q_in: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """q_in [B, T, d] (or [T, d]); k, v [B, S, H, dk] (or [S, H, dk]); bias [H, T, S] or [H, 1, S]."""
         q = self.wq(q_in).unflatten(-1, (self.h, self.dk)).transpose(-3, -2)  # [B, H, T, dk]
         kk, vv = k.transpose(-3, -2), v.transpose(-3, -2)  # [B, H, S, dk]
-        scores = q @ kk.transpose(-1, -2) / math.sqrt(self.dk)  # [B, H, T, S]
-        scores = scores - F.softplus(self.theta).view(-1, 1, 1) * dist
-        if mask is not None:
-            scores = scores.masked_fill(~mask, float("-inf"))
-        att = self.drop(torch.softmax(scores, -1))
-        out = (att @ vv).transpose(-3, -2).flatten(-2)  # [B, T, d]
-        return self.wo(out)
+        out = F.scaled_dot_product_attention(q, kk, vv, attn_mask=bias.to(q.dtype))
+        return self.wo(out.transpose(-3, -2).flatten(-2))
 
 
 class Block(nn.Module):
@@ -84,7 +81,7 @@ class Block(nn.Module):
     def __init__(self, cfg: AKTConfig) -> None:
         super().__init__()
         d = cfg.d_model
-        self.att = DecayAttention(d, cfg.heads, cfg.dropout)
+        self.att = DecayAttention(d, cfg.heads)
         self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
         self.ff = nn.Sequential(nn.Linear(d, cfg.d_ff), nn.ReLU(), nn.Dropout(cfg.dropout), nn.Linear(cfg.d_ff, d))
         self.drop = nn.Dropout(cfg.dropout)
@@ -138,7 +135,7 @@ class AKTNet(nn.Module):
         y = qa
         for blk in self.encoder:
             k, v = blk.att.kv(y, y)
-            y = blk.finish(y, blk.att.attend(y, k, v, dist.clamp(min=0), causal))
+            y = blk.finish(y, blk.att.attend(y, k, v, blk.att.bias(dist.clamp(min=0), causal)))
         # retriever: keys are [null, q_0 .. q_{T-1}], values [null, y_0 .. y_{T-1}], visible when tau < t
         keys = torch.cat([self.null_k.expand(b, 1, -1), q], 1)
         vals = torch.cat([self.null_v.expand(b, 1, -1), y], 1)
@@ -147,7 +144,7 @@ class AKTNet(nn.Module):
         h = q
         for blk in self.retriever:
             k, v = blk.att.kv(keys, vals)
-            h = blk.finish(h, blk.att.attend(h, k, v, dist_r, mask_r))
+            h = blk.finish(h, blk.att.attend(h, k, v, blk.att.bias(dist_r, mask_r)))
         return self.out(torch.cat([h, q], -1)).squeeze(-1)
 
     def regularization(self) -> torch.Tensor:
@@ -212,7 +209,8 @@ class AKTModel(KTModel):
         for blk, (k_old, v_old) in zip(net.encoder, cache.enc, strict=True):
             k_new, v_new = blk.att.kv(x, x)
             k, v = torch.cat([k_old, k_new])[-w:], torch.cat([v_old, v_new])[-w:]
-            x = blk.finish(x, blk.att.attend(x, k, v, float(position) - pos, None))
+            bias = blk.att.bias((float(position) - pos).view(1, -1), None)  # [H, 1, S]
+            x = blk.finish(x, blk.att.attend(x, k, v, bias))
             enc.append((k, v))
         ret = []
         for blk, (k_old, v_old) in zip(net.retriever, cache.ret, strict=True):
@@ -234,8 +232,8 @@ class AKTModel(KTModel):
         net: AKTNet = self.net  # type: ignore[assignment]
         cache = self._cache(state)
         q, _ = net.embed(cands.items, cands.skills)  # [C, d]
-        dist = torch.cat([torch.zeros(1), float(state.n) - cache.pos])  # null slot first
+        dist = torch.cat([torch.zeros(1), float(state.n) - cache.pos]).view(1, -1)  # null slot first
         h = q
         for blk, (k, v) in zip(net.retriever, cache.ret, strict=True):
-            h = blk.finish(h, blk.att.attend(h, k, v, dist, None))
+            h = blk.finish(h, blk.att.attend(h, k, v, blk.att.bias(dist, None)))
         return net.out(torch.cat([h, q], -1)).squeeze(-1)

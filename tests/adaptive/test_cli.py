@@ -6,13 +6,8 @@ import pytest
 from click.testing import CliRunner
 
 from adaptive.cli import kt
+from adaptive.data import write_csv
 from adaptive.synthetic import simulate
-
-
-def write_csv(path, log):
-    lines = ["user_id,item_id,skill_id,correct,timestamp"]
-    lines += [f"{r.user_id},{r.item_id},{'_'.join(r.skill_ids)},{r.correct},{r.timestamp}" for r in log]
-    path.write_text("\n".join(lines) + "\n")
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +18,7 @@ def files(tmp_path_factory):
         if seed:  # different students, same items
             log, _ = simulate(n_students=n, n_skills=3, items_per_skill=10, length=30, seed=4,
                               user_prefix=f"{name}-")
-        write_csv(d / f"{name}.csv", log)
+        write_csv(log, d / f"{name}.csv")
     return d
 
 

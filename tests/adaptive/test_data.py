@@ -55,6 +55,7 @@ def test_tabular_csv_sorts_by_time_and_reads_tabs(tmp_path):
         ("dkvmn", "2\n1,2\n1,0\n3\n1,2\n1,1\n", 4),  # length says 3, two values
         ("dkvmn", "2\n1,2\n1,7\n", 3),  # answer 7
         ("akt", "2,s\n1,2\n3,4\n", 3),  # 3 lines is not a multiple of 4
+        ("akt", "0,s\n1,2\n3\n1,0\n", 1),  # 2 problem ids, 1 skill id
         ("csv", "user_id,item_id,skill_id,correct\nu,q,s,1\nu,q,s\n", 3),
         ("csv", "user_id,item_id,skill_id,correct\nu,q,s,yes\n", 2),
     ],

@@ -1,0 +1,235 @@
+"""Knowledge-tracing quality on public datasets: our models against BKT and plain DKT, same folds, same run.
+
+    .venv/bin/python bench/kt_quality.py --datasets assist2009,assist2015,statics2011 --fold 1
+
+Every figure is question-level and leak-free (one prediction per event, from the student's earlier events; the
+expanded multi-skill rows of ASSIST2009 are collapsed into one event), on the test students of the fold, with
+epochs chosen on the fold's validation students. Data: ../shared/data (see its README).
+
+Baselines, trained and evaluated in this run on the same folds:
+- ``bkt``: standard BKT, one 4-parameter HMM per skill (prior, learn, guess, slip) fitted by EM (below). pyBKT 1.4.3
+  installs but cannot run here (its import probes scikit-learn metrics and breaks with scikit-learn 1.9; its
+  pure-Python EM breaks with numpy 2), so this is a plain implementation of the same model. A multi-skill event is
+  predicted as the mean of its skills' predictions.
+- ``dkt_plain``: DKT as published: skill inputs only, one output per skill (``dkt`` with item_embeddings=false,
+  head=skill), the mean over an event's skills.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from adaptive.data import ResponseLog, read_log
+from adaptive.evaluate import metrics
+from adaptive.models import get_model_class
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+REFERENCE = {  # pyKT leak-free AUC (../shared/data/README.md)
+    "assist2009": {"DKT": 0.7541, "AKT": 0.7853},
+    "assist2015": {"DKT": 0.7271, "AKT": 0.7281},
+    "statics2011": {"DKT": 0.8222, "AKT": 0.8309},
+}
+
+
+def load(name: str, fold: int) -> tuple[ResponseLog, ResponseLog, ResponseLog]:
+    if name == "assist2009":  # AKT files with problem ids; valid_k is a disjoint set of students
+        d = DATA / "assist2009_pid_akt"
+        return (read_log(d / f"assist2009_pid_train{fold}.csv", "akt"),
+                read_log(d / f"assist2009_pid_valid{fold}.csv", "akt"),
+                read_log(d / f"assist2009_pid_test{fold}.csv", "akt"))
+    if name == "assist2015":  # pyKT files: validation = fold (k - 1) of train_valid.csv, test = test.csv
+        d = DATA / "assist2015_pykt"
+        return (read_log(d / "train_valid.csv", "pykt", exclude_folds=[fold - 1]),
+                read_log(d / "train_valid.csv", "pykt", folds=[fold - 1]),
+                read_log(d / "test.csv", "pykt"))
+    if name == "statics2011":  # AKT's STATICS folds (3-line files, one id per step)
+        d = DATA / "statics2011_akt"
+        return (read_log(d / f"statics_train{fold}.csv", "dkvmn"), read_log(d / f"statics_valid{fold}.csv", "dkvmn"),
+                read_log(d / f"statics_test{fold}.csv", "dkvmn"))
+    raise SystemExit(f"unknown dataset {name}")
+
+
+# --- standard BKT, fitted by EM -----------------------------------------------------------------------------------
+class BKT:
+    """One HMM per skill: P(L0), P(T) (learn), P(G) (guess), P(S) (slip); no forgetting. Baum-Welch on all the
+    students' sequences of the skill at once (padded matrix), guess and slip capped at 0.45 to keep the model
+    identifiable."""
+
+    def __init__(self, iterations: int = 30) -> None:
+        self.iterations = iterations
+        self.params: dict[str, tuple[float, float, float, float]] = {}
+        self.default = (0.5, 0.1, 0.2, 0.1)
+
+    @staticmethod
+    def _by_skill(log: ResponseLog) -> dict[str, list[list[int]]]:
+        out: dict[str, dict[str, list[int]]] = {}
+        for seq in log.sequences():
+            for r in seq:
+                for s in r.skill_ids:
+                    out.setdefault(s, {}).setdefault(r.user_id, []).append(r.correct)
+        return {s: list(u.values()) for s, u in out.items()}
+
+    @staticmethod
+    def _matrix(seqs: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        t = max(len(s) for s in seqs)
+        obs = np.zeros((len(seqs), t))
+        mask = np.zeros((len(seqs), t), bool)
+        for i, s in enumerate(seqs):
+            obs[i, : len(s)] = s
+            mask[i, : len(s)] = True
+        return obs, mask
+
+    @staticmethod
+    def _forward(obs: np.ndarray, mask: np.ndarray, p: tuple[float, float, float, float]):
+        l0, tr, g, sl = p
+        n, t = obs.shape
+        pred = np.zeros((n, t))  # P(L_t | obs < t)
+        filt = np.zeros((n, t))  # P(L_t | obs <= t)
+        cur = np.full(n, l0)
+        for k in range(t):
+            pred[:, k] = cur
+            like_l = np.where(obs[:, k] == 1, 1 - sl, sl)
+            like_u = np.where(obs[:, k] == 1, g, 1 - g)
+            post = cur * like_l / (cur * like_l + (1 - cur) * like_u)
+            post = np.where(mask[:, k], post, cur)
+            filt[:, k] = post
+            cur = post + (1 - post) * tr
+        return pred, filt
+
+    def _fit_skill(self, seqs: list[list[int]]) -> tuple[float, float, float, float]:
+        obs, mask = self._matrix(seqs)
+        l0, tr, g, sl = self.default
+        n, t = obs.shape
+        for _ in range(self.iterations):
+            pred, filt = self._forward(obs, mask, (l0, tr, g, sl))
+            # backward pass: smoothed P(L_k | all obs) with the no-forgetting transition
+            smooth = np.zeros((n, t))
+            trans_ul = np.zeros((n, t))  # P(U_k, L_{k+1} | all)
+            nxt = filt[:, -1].copy()
+            smooth[:, -1] = nxt
+            for k in range(t - 2, -1, -1):
+                valid = mask[:, k + 1]
+                f = filt[:, k]
+                p_next = pred[:, k + 1]  # = f + (1 - f) * tr
+                # P(L_k | L_{k+1}, obs<=k) = f / p_next ; P(U_k | L_{k+1}) = (1 - f) tr / p_next; U_{k+1} implies U_k
+                s_next = smooth[:, k + 1]
+                ul = np.where(valid, s_next * (1 - f) * tr / np.maximum(p_next, 1e-12), 0.0)
+                sm = np.where(valid, s_next * f / np.maximum(p_next, 1e-12), f)
+                smooth[:, k] = sm
+                trans_ul[:, k] = ul
+            m = mask
+            l0 = float(smooth[:, 0].mean())
+            unl = ((1 - smooth) * m)[:, :-1] * m[:, 1:]
+            tr = float(trans_ul[:, :-1].sum() / max(unl.sum(), 1e-9))
+            g = float(((1 - smooth) * obs * m).sum() / max(((1 - smooth) * m).sum(), 1e-9))
+            sl = float((smooth * (1 - obs) * m).sum() / max((smooth * m).sum(), 1e-9))
+            l0, tr = min(max(l0, 1e-3), 1 - 1e-3), min(max(tr, 1e-3), 1 - 1e-3)
+            g, sl = min(max(g, 1e-3), 0.45), min(max(sl, 1e-3), 0.45)
+        return l0, tr, g, sl
+
+    def fit(self, log: ResponseLog) -> BKT:
+        for s, seqs in self._by_skill(log).items():
+            self.params[s] = self._fit_skill(seqs)
+        return self
+
+    def predict_log(self, log: ResponseLog) -> tuple[np.ndarray, np.ndarray]:
+        ys, ps = [], []
+        for seq in log.sequences():
+            state: dict[str, float] = {}
+            for r in seq:
+                probs = []
+                for s in r.skill_ids:
+                    l0, tr, g, sl = self.params.get(s, self.default)
+                    cur = state.get(s, l0)
+                    probs.append(cur * (1 - sl) + (1 - cur) * g)
+                ys.append(r.correct)
+                ps.append(float(np.mean(probs)) if probs else 0.5)
+                for s in r.skill_ids:  # update after the whole event is predicted
+                    l0, tr, g, sl = self.params.get(s, self.default)
+                    cur = state.get(s, l0)
+                    like_l, like_u = (1 - sl, g) if r.correct else (sl, 1 - g)
+                    post = cur * like_l / (cur * like_l + (1 - cur) * like_u)
+                    state[s] = post + (1 - post) * tr
+        return np.asarray(ys, float), np.asarray(ps, float)
+
+
+MODELS = {
+    "pfa": ("pfa", {}),
+    "dkt": ("dkt", {}),
+    "akt": ("akt", {}),
+    "dkt_plain": ("dkt", {"item_embeddings": False, "head": "skill"}),
+}
+
+
+def run(dataset: str, fold: int, names: list[str], epochs: int, patience: int) -> dict[str, dict]:
+    t0 = time.time()
+    train, valid, test = load(dataset, fold)
+    print(f"\n## {dataset} fold {fold}: train {train}, valid {valid}, test {test} "
+          f"(read in {time.time() - t0:.1f}s)", flush=True)
+    results: dict[str, dict] = {}
+    for name in names:
+        t0 = time.time()
+        if name == "bkt":
+            model = BKT().fit(train)
+            y, p = model.predict_log(test)
+            extra: dict = {}
+        else:
+            kind, cfg = MODELS[name]
+            model = get_model_class(kind)(**cfg)
+            opts = {} if kind == "pfa" else {"epochs": epochs, "patience": patience, "progress": False}
+            model.fit(train, valid, **opts)
+            y, p = model.predict_log(test)
+            hist = model.metrics.get("train", {})
+            extra = {"best_epoch": hist.get("best_epoch"), "seconds_per_epoch": hist.get("seconds_per_epoch"),
+                     "valid_auc": hist.get("best_valid_auc")}
+        m = {k: v for k, v in metrics(y, p).items() if k != "reliability"}
+        m.update(extra, seconds=round(time.time() - t0, 1))
+        results[name] = m
+        print(f"{name:>10}: auc {m['auc']:.4f}  acc {m['accuracy']:.4f}  rmse {m['rmse']:.4f}  ece {m['ece']:.4f}  "
+              f"n {m['n']}  {json.dumps(extra)}  {m['seconds']}s", flush=True)
+    return results
+
+
+def table(all_results: dict[str, dict[str, dict]]) -> str:
+    lines = ["| dataset | model | AUC | margin over BKT | margin over plain DKT | pyKT ref. DKT / AKT |",
+             "|---|---|---|---|---|---|"]
+    for ds, res in all_results.items():
+        ref = REFERENCE.get(ds, {})
+        for name, m in res.items():
+            margins = [f"{m['auc'] - res[b]['auc']:+.4f}" if b in res and b != name else "-"
+                       for b in ("bkt", "dkt_plain")]
+            lines.append(f"| {ds} | {name} | {m['auc']:.4f} | {margins[0]} | {margins[1]} | "
+                         f"{ref.get('DKT', '-')} / {ref.get('AKT', '-')} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--datasets", default="assist2009,assist2015,statics2011")
+    ap.add_argument("--models", default="bkt,pfa,dkt_plain,dkt,akt")
+    ap.add_argument("--fold", type=int, default=1)
+    ap.add_argument("--epochs", type=int, default=15)
+    ap.add_argument("--patience", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", help="also write the results to this JSON file")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    all_results = {}
+    for ds in args.datasets.split(","):
+        all_results[ds] = run(ds, args.fold, args.models.split(","), args.epochs, args.patience)
+    print("\n" + table(all_results))
+    if args.json:
+        Path(args.json).write_text(json.dumps(all_results, indent=1, default=float))
+
+
+if __name__ == "__main__":
+    main()
