@@ -198,6 +198,7 @@ class Platform:
         self.url = ""  # set by serve() or attach_url()
         self.specs: dict[str, LaunchSpec] = {}
         self.jwks_fetches = 0
+        self.jwks_user_agents: list[str] = []
         self.deep_link_responses: list[dict[str, Any]] = []  # verified claims of each received response
         self._lock = threading.Lock()
 
@@ -353,6 +354,7 @@ class Platform:
         def jwks():
             with platform._lock:
                 platform.jwks_fetches += 1
+                platform.jwks_user_agents.append(request.headers.get("User-Agent", ""))
             response = jsonify(platform.jwks())
             response.headers["Cache-Control"] = "no-cache"
             return response
@@ -410,11 +412,11 @@ class Platform:
         return app
 
     @contextmanager
-    def serve(self, app: Flask | None = None, host: str = "127.0.0.1") -> Iterator[str]:
-        """Serve the platform (or ``app`` built around it) on a free loopback port; yields its URL."""
-        server = make_server(host, 0, app or self.wsgi_app(), threaded=True)
+    def serve(self, app: Flask | None = None, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+        """Serve the platform (or ``app`` built around it) on a loopback port; yields its URL."""
+        server = make_server(host, port, app or self.wsgi_app(), threaded=True)
         self.attach_url(f"http://{host}:{server.server_port}")
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         thread.start()
         try:
             yield self.url

@@ -81,7 +81,7 @@ def _fail(detail: str, status: int = 400, admin_hint: str | None = None) -> Laun
 
 
 def _unverified(id_token: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    if id_token.count(".") != 2 or not all(id_token.split(".")):
+    if id_token.count(".") != 2 or not all(id_token.split(".")[:2]):
         raise _fail("The id_token is not a signed JWT (it must have three dot-separated parts).")
     try:
         header = jwt.get_unverified_header(id_token)
@@ -211,6 +211,8 @@ def validate_launch(
     kid = header.get("kid")
     if not kid or not isinstance(kid, str):
         raise _fail("The id_token's header has no 'kid' (key id).")
+    if not id_token.rsplit(".", 1)[1]:
+        raise _fail("The id_token has no signature.")
     issuer = unverified.get("iss")
     if not issuer or not isinstance(issuer, str):
         raise _fail("The id_token has no 'iss' (issuer).")

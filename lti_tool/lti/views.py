@@ -122,3 +122,13 @@ def deep_link_submit() -> Response:
         return error_page(exc)
     log.info("deep_link_response", registration_id=lti_session.registration_id)
     return deep_linking.render_autopost(return_url, token)
+
+
+@bp.get("/lti/api/session")
+@require_session()
+def session_info() -> Response:
+    """Who the Bearer token says the caller is (pages use it to check their token; handy for debugging)."""
+    s = current_session()
+    return jsonify(user_id=s.user_id, context_id=s.context_id, resource_link_id=s.resource_link_id,
+                   roles=list(s.roles), is_instructor=s.is_instructor, is_learner=s.is_learner,
+                   is_test_user=s.is_test_user, message_type=s.message_type)
