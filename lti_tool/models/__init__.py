@@ -3,6 +3,7 @@
 from lti_tool.models.base import Base, utcnow
 from lti_tool.models.course import Context, Membership, ResourceLink, User
 from lti_tool.models.grades import AccessTokenCache, LineItem, LmsResult, RosterSync, ScoreOutbox
+from lti_tool.models.items import Item, ItemBank, ItemSkill, Skill, SkillPrerequisite
 from lti_tool.models.lti import (
     Deployment,
     LaunchRecord,
@@ -17,6 +18,9 @@ __all__ = [
     "Base",
     "Context",
     "Deployment",
+    "Item",
+    "ItemBank",
+    "ItemSkill",
     "LaunchRecord",
     "LineItem",
     "LmsResult",
@@ -26,6 +30,8 @@ __all__ = [
     "ResourceLink",
     "RosterSync",
     "ScoreOutbox",
+    "Skill",
+    "SkillPrerequisite",
     "ToolKey",
     "UsedNonce",
     "User",
