@@ -95,6 +95,9 @@ class LmsServices:
         self.lineitems: dict[str, dict[str, dict[str, Any]]] = {}
         self.results: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.rejected_users: dict[str, tuple[int, str]] = {}
+        self.ignored_scores: list[dict[str, Any]] = []  # older than the result on record (AGS: not applied)
+        self.in_flight: dict[str, int] = {}
+        self.max_in_flight: dict[str, int] = {}  # per scores URL path: >1 means parallel posts to a line item
         self._seq = itertools.count(1)
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
@@ -158,7 +161,8 @@ class LmsServices:
             prev = self.results.get(key, {})
             self.results[key] = {**prev, "resultScore": score,
                                  "resultMaximum": maximum or item.get("scoreMaximum", 100),
-                                 "updated_at": dt.datetime.now(dt.UTC), "overridden": True}
+                                 "updated_at": dt.datetime.now(dt.UTC), "timestamp": dt.datetime.now(dt.UTC),
+                                 "overridden": True}
 
     def _add(self, rule: Rule) -> None:
         if rule.kind not in KINDS:
@@ -272,6 +276,19 @@ class LmsServices:
                 rule.times -= 1
                 if rule.times <= 0:
                     self.rules.remove(rule)
+        if kind == "scores":
+            with self._lock:
+                self.in_flight[request.path] = self.in_flight.get(request.path, 0) + 1
+                self.max_in_flight[request.path] = max(self.max_in_flight.get(request.path, 0),
+                                                       self.in_flight[request.path])
+        try:
+            return self._respond(kind, fn, rule, record)
+        finally:
+            if kind == "scores":
+                with self._lock:
+                    self.in_flight[request.path] -= 1
+
+    def _respond(self, kind: str, fn, rule: Rule | None, record: Received) -> Response:
         if rule is not None and rule.action == "drop":
             record.status = -1
             sock = request.environ.get("werkzeug.socket")
@@ -448,6 +465,9 @@ class LmsServices:
                 return Response(
                     f"Provided timestamp of {data['timestamp']} before last updated timestamp of "
                     f"{prev['updated_at'].isoformat(timespec='milliseconds')}", status=400)
+            if prev and prev["timestamp"] > ts:  # AGS: never update a result with an older score
+                self.ignored_scores.append(data)
+                return Response("", status=200)
             self.results[key] = {"resultScore": data.get("scoreGiven"), "resultMaximum": data.get("scoreMaximum"),
                                  "comment": data.get("comment"), "timestamp": ts, "updated_at": now}
         if self.flavor == "canvas":

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from lti_tool.devlms.services import (
     SCOPE_LINEITEM,
@@ -107,10 +108,14 @@ def drain(db, settings, *, timeout: float = 15.0, worker_id=None) -> None:
     from lti_tool.services import grades
 
     deadline = time.monotonic() + timeout
+    worker_id = worker_id or grades.new_worker_id()
     while True:
         grades.deliver_due(db, settings, worker_id=worker_id)
-        with db.session() as s:
-            left = s.query(ScoreOutbox).filter(ScoreOutbox.status == "pending").count()
+        try:
+            with db.session() as s:
+                left = s.query(ScoreOutbox).filter(ScoreOutbox.status == "pending").count()
+        except OperationalError:  # the fault tests cut connections: a worker loop just goes on
+            left = -1
         if left == 0:
             return
         if time.monotonic() > deadline:
