@@ -152,15 +152,27 @@ class _FormParser(HTMLParser):
         super().__init__()
         self.forms: list[dict[str, Any]] = []
         self.metas: dict[str, str] = {}
+        self._select: str | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: v or "" for k, v in attrs}
         if tag == "form":
             self.forms.append({"action": a.get("action", ""), "method": a.get("method", "get"), "fields": {}})
-        elif tag in ("input", "select", "textarea") and self.forms and a.get("name"):
+        elif tag in ("input", "textarea") and self.forms and a.get("name"):
             self.forms[-1]["fields"].setdefault(a["name"], a.get("value", ""))
+        elif tag == "select" and self.forms and a.get("name"):
+            self._select = a["name"]
+        elif tag == "option" and self.forms and self._select:
+            fields = self.forms[-1]["fields"]
+            if self._select not in fields or "selected" in a:
+                fields[self._select] = a.get("value", "")
+
         elif tag == "meta" and a.get("name"):
             self.metas[a["name"]] = a.get("content", "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "select":
+            self._select = None
 
 
 def parse_html(html: str) -> _FormParser:
