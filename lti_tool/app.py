@@ -52,6 +52,10 @@ def _register_blueprints(app: Flask) -> None:
     # --- blueprints (keep one import + register per line) ---
     from lti_tool.jobs import init_app as jobs_init_app
     jobs_init_app(app)
+    from lti_tool.views.grades_api import bp as grades_api_bp
+    app.register_blueprint(grades_api_bp)
+    from lti_tool.views.metrics import bp as metrics_bp
+    app.register_blueprint(metrics_bp)
     from lti_tool.lti.views import bp as lti_bp
     app.register_blueprint(lti_bp)
 
