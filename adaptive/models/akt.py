@@ -67,9 +67,12 @@ class DecayAttention(nn.Module):
         b = -F.softplus(self.theta).view(-1, *([1] * dist.dim())) * dist
         return b if mask is None else b.masked_fill(~mask, float("-inf"))
 
-    def attend(self, q_in: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        """q_in [B, T, d] (or [T, d]); k, v [B, S, H, dk] (or [S, H, dk]); bias [H, T, S] or [H, 1, S]."""
-        q = self.wq(q_in).unflatten(-1, (self.h, self.dk)).transpose(-3, -2)  # [B, H, T, dk]
+    def attend(self, q_in: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor,
+               q_proj: torch.Tensor | None = None) -> torch.Tensor:
+        """q_in [B, T, d] (or [T, d]); k, v [B, S, H, dk] (or [S, H, dk]); bias [H, T, S] or [H, 1, S];
+        ``q_proj``: ``wq(q_in)`` when already known."""
+        q_proj = self.wq(q_in) if q_proj is None else q_proj
+        q = q_proj.unflatten(-1, (self.h, self.dk)).transpose(-3, -2)  # [B, H, T, dk]
         kk, vv = k.transpose(-3, -2), v.transpose(-3, -2)  # [B, H, S, dk]
         out = F.scaled_dot_product_attention(q, kk, vv, attn_mask=bias.to(q.dtype))
         return self.wo(out.transpose(-3, -2).flatten(-2))
@@ -231,9 +234,18 @@ class AKTModel(KTModel):
     def _score(self, state: State, cands: Candidates) -> torch.Tensor:
         net: AKTNet = self.net  # type: ignore[assignment]
         cache = self._cache(state)
-        q, _ = net.embed(cands.items, cands.skills)  # [C, d]
+        d = self.config.d_model
+        first = net.out[0]
+        key = f"akt:{self.fingerprint}:{id(net)}"
+        memo = cands.memo.get(key)
+        if memo is None:  # what depends on the candidates only: their embedding, first query, output half
+            q, _ = net.embed(cands.items, cands.skills)  # [C, d]
+            memo = (q, net.retriever[0].att.wq(q), q @ first.weight[:, d:].T + first.bias)
+            cands.memo[key] = memo
+        q, q_proj, out_q = memo
         dist = torch.cat([torch.zeros(1), float(state.n) - cache.pos]).view(1, -1)  # null slot first
         h = q
-        for blk, (k, v) in zip(net.retriever, cache.ret, strict=True):
-            h = blk.finish(h, blk.att.attend(h, k, v, blk.att.bias(dist, None)))
-        return net.out(torch.cat([h, q], -1)).squeeze(-1)
+        for i, (blk, (k, v)) in enumerate(zip(net.retriever, cache.ret, strict=True)):
+            h = blk.finish(h, blk.att.attend(h, k, v, blk.att.bias(dist, None), q_proj if i == 0 else None))
+        z = torch.relu(out_q + h @ first.weight[:, :d].T)
+        return net.out[3](z).squeeze(-1)

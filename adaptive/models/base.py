@@ -104,6 +104,7 @@ class Candidates:
     skills: torch.Tensor
     skill_names: list[str]  # the raw skill ids met among the candidates ("" first, for padding)
     skill_keys: torch.Tensor  # [C, K] indices into skill_names (0 = padding)
+    memo: dict[str, Any] = dataclasses.field(default_factory=dict)  # per-model projections of the candidates
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -149,6 +150,7 @@ class KTModel(ABC):
         self.extra_items: dict[str, tuple[str, ...]] = {}
         self.metrics: dict[str, Any] = {}
         self.fingerprint = f"{self.name}-untrained"
+        self._cand_cache: dict[tuple[str, ...], Candidates] = {}
         self.net: nn.Module = self.build_net()
         self.net.eval()
 
@@ -178,6 +180,7 @@ class KTModel(ABC):
         if len(log) == 0:
             raise ValueError("cannot fit on an empty log")
         self.vocab = Vocab.build(log)
+        self._cand_cache.clear()
         torch.manual_seed(int(options.get("seed", 0)))
         self.net = self.build_net()
         self.fingerprint = f"{self.name}-{uuid.uuid4().hex[:12]}"
@@ -215,10 +218,26 @@ class KTModel(ABC):
         """Declare the skills of items the model has not seen in training (new items of a course bank)."""
         for item, skills in mapping.items():
             self.extra_items[str(item)] = tuple(str(s) for s in skills)
+        self._cand_cache.clear()
 
     def encode_candidates(self, candidates: Sequence[Any] | Candidates) -> Candidates:
+        """Encode candidates once (and reuse the result: the models memoise their projections on it)."""
         if isinstance(candidates, Candidates):
             return candidates
+        key = None
+        if isinstance(candidates, (list, tuple)) and all(isinstance(c, str) for c in candidates):
+            key = tuple(candidates)
+            hit = self._cand_cache.get(key)
+            if hit is not None:
+                return hit
+        enc = self._encode_candidates(candidates)
+        if key is not None:
+            if len(self._cand_cache) >= 8:
+                self._cand_cache.pop(next(iter(self._cand_cache)))
+            self._cand_cache[key] = enc
+        return enc
+
+    def _encode_candidates(self, candidates: Sequence[Any]) -> Candidates:
         ids: list[str] = []
         n = len(candidates)
         items = np.zeros(n, np.int64)

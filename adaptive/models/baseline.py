@@ -143,6 +143,7 @@ class PFAModel(KTModel):
             raise ValueError(f"pfa: unknown training option(s) {sorted(unknown)}")
         t0 = time.time()
         self.vocab = Vocab.build(log)
+        self._cand_cache.clear()
         self.net = self.build_net()
         self.fingerprint = f"{self.name}-{__import__('uuid').uuid4().hex[:12]}"
         feats = self.features(log)

@@ -138,5 +138,16 @@ class DKTModel(KTModel):
     def _score(self, state: State, cands: Candidates) -> torch.Tensor:
         net: DKTNet = self.net  # type: ignore[assignment]
         h = self._hc(state)[0][-1, 0]  # last layer, [H]
-        q = net.question(cands.items, cands.skills)
-        return net.head(h.expand(len(cands), -1), q, cands.skills)
+        if net.cfg.head != "mlp":
+            q = net.question(cands.items, cands.skills)
+            return net.head(h.expand(len(cands), -1), q, cands.skills)
+        # the MLP's first layer on [h, q] is W_h h + (W_q q + b): the candidates' part is computed once per bank
+        first = net.out[0]
+        hid = self.config.hidden
+        key = f"dkt:{self.fingerprint}:{id(net)}"
+        q_part = cands.memo.get(key)
+        if q_part is None:
+            q_part = net.question(cands.items, cands.skills) @ first.weight[:, hid:].T + first.bias
+            cands.memo[key] = q_part
+        z = torch.relu(q_part + h @ first.weight[:, :hid].T)
+        return net.out[3](z).squeeze(-1)
