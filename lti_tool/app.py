@@ -58,6 +58,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(metrics_bp)
     from lti_tool.lti.views import bp as lti_bp
     app.register_blueprint(lti_bp)
+    from lti_tool.views.admin import bp as admin_bp
+    app.register_blueprint(admin_bp)
 
 
 def get_settings(app: Flask | None = None) -> Settings:

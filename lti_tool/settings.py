@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     session_token_ttl_seconds: int = Field(default=8 * 3600, ge=60)
     key_retire_after_days: int = Field(default=30, ge=1)
     http_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Admin pages (/admin): token required in production; without one they are open only in development.
+    admin_token: SecretStr | None = None
+    tool_title: str = "Adaptive practice"
 
     # Grades
     grade_max_attempts: int = Field(default=12, ge=1)

@@ -8,7 +8,7 @@ from lti_tool.app import get_settings
 from lti_tool.db import get_session
 from lti_tool.logs import get_logger
 from lti_tool.lti import claims as c
-from lti_tool.lti import deep_linking
+from lti_tool.lti import deep_linking, tool_config
 from lti_tool.lti.errors import LtiError
 from lti_tool.lti.launch import validate_launch
 from lti_tool.lti.login import begin_login, cookie_name
@@ -132,3 +132,26 @@ def session_info() -> Response:
     return jsonify(user_id=s.user_id, context_id=s.context_id, resource_link_id=s.resource_link_id,
                    roles=list(s.roles), is_instructor=s.is_instructor, is_learner=s.is_learner,
                    is_test_user=s.is_test_user, message_type=s.message_type)
+
+
+@bp.get("/lti/config.json")
+def canvas_config() -> Response:
+    response = jsonify(tool_config.canvas_config(get_settings()))
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@bp.get("/lti/register")
+def dynamic_register() -> Response:
+    """LTI Dynamic Registration 1.0: opened by Moodle or Canvas in a window or iframe."""
+    from lti_tool.lti import dynamic_registration
+
+    session = get_session()
+    try:
+        reg = dynamic_registration.register(session, get_settings(), request.args.get("openid_configuration", ""),
+                                            request.args.get("registration_token"))
+        session.commit()
+    except LtiError as exc:
+        session.rollback()
+        return error_page(exc)
+    return make_response(render_template("lti/registered.html", registration=reg))

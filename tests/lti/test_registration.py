@@ -1,0 +1,210 @@
+"""Dynamic registration (Moodle and Canvas flavours, over HTTP), admin approval, config.json, admin pages."""
+
+from __future__ import annotations
+
+import html
+
+import pytest
+import requests
+from flask import Flask, jsonify, request
+from sqlalchemy import select
+
+from lti_tool.devlms.platform import Platform
+from lti_tool.lti.tool_config import SCOPES
+from lti_tool.models import Registration
+
+from ..conftest import make_settings
+from .conftest import count_rows
+
+REG_TOKEN = "reg-token-123"
+
+
+class FakeDynamicPlatform:
+    """A platform that supports dynamic registration, in Moodle's or Canvas's flavour."""
+
+    def __init__(self, platform: Platform, flavour: str, issuer_override: str | None = None):
+        self.platform = platform
+        self.flavour = flavour
+        self.issuer_override = issuer_override
+        self.received: list[dict] = []
+        self.config_auth: list[str | None] = []
+
+    def app(self) -> Flask:
+        app = Flask("fake-dynreg")
+        app.register_blueprint(self.platform.blueprint())
+        plat = self.platform
+        config_path = ("/mod/lti/openid-configuration.php" if self.flavour == "moodle"
+                       else "/api/lti/security/openid-configuration")
+
+        @app.get(config_path)
+        def openid_configuration():
+            self.config_auth.append(request.headers.get("Authorization"))
+            if self.flavour == "canvas" and request.headers.get("Authorization") != f"Bearer {REG_TOKEN}":
+                return jsonify(error="unauthorized"), 401
+            return jsonify({
+                "issuer": self.issuer_override or plat.issuer,
+                "authorization_endpoint": plat.auth_login_url,
+                "token_endpoint": plat.auth_token_url,
+                "jwks_uri": plat.jwks_url,
+                "registration_endpoint": plat.url + "/register",
+                "authorization_server": plat.auth_token_url if self.flavour == "canvas" else None,
+                "https://purl.imsglobal.org/spec/lti-platform-configuration": {
+                    "product_family_code": self.flavour, "version": "1.0",
+                    "messages_supported": [{"type": "LtiResourceLinkRequest"}, {"type": "LtiDeepLinkingRequest"}],
+                },
+            })
+
+        @app.post("/register")
+        def register():
+            if request.headers.get("Authorization") != f"Bearer {REG_TOKEN}":
+                return jsonify(error="bad token"), 401
+            body = request.get_json()
+            self.received.append(body)
+            answer = {**body, "client_id": plat.client_id, "registration_access_token": "secret-rat"}
+            tool_conf = dict(body["https://purl.imsglobal.org/spec/lti-tool-configuration"])
+            if self.flavour == "moodle":
+                tool_conf["deployment_id"] = plat.deployment_id
+            answer["https://purl.imsglobal.org/spec/lti-tool-configuration"] = tool_conf
+            return jsonify(answer)
+
+        self.config_path = config_path
+        return app
+
+
+@pytest.fixture(params=["moodle", "canvas"])
+def dyn(request, tool_server, db, rsa_keys):
+    plat = Platform(tool_url=tool_server.url, keys=[rsa_keys[1]], client_id=f"dyn-{request.param}",
+                    deployment_id=f"{request.param}-deployment-9")
+    fake = FakeDynamicPlatform(plat, request.param)
+    with plat.serve(fake.app()):
+        yield fake
+
+
+def _register(tool_server, fake, token=REG_TOKEN):
+    return requests.get(tool_server.url + "/lti/register", params={
+        "openid_configuration": fake.platform.url + fake.config_path, "registration_token": token}, timeout=10)
+
+
+def _admin(tool_server, method, path, **kwargs):
+    return requests.request(method, tool_server.url + path, timeout=10, allow_redirects=False, **kwargs)
+
+
+def test_dynamic_registration_pending_until_approved(tool_server, db, dyn):
+    resp = _register(tool_server, dyn)
+    assert resp.status_code == 200, resp.text
+    assert "registered.js" in resp.text
+    assert "org.imsglobal.lti.close" in requests.get(tool_server.url + "/static/registered.js", timeout=5).text
+    sent = dyn.received[0]
+    assert sent["initiate_login_uri"] == tool_server.url + "/lti/login"
+    assert sent["redirect_uris"] == [tool_server.url + "/lti/launch"]
+    assert sent["jwks_uri"] == tool_server.url + "/.well-known/jwks.json"
+    with db.session() as s:
+        reg = s.scalars(select(Registration)).one()
+        assert reg.status == "pending"
+        assert reg.source == "dynamic"
+        assert reg.unknown_deployment_policy == "auto_add"
+        assert reg.product_family == dyn.flavour
+        assert reg.issuer == dyn.platform.issuer
+        assert reg.jwks_url == dyn.platform.jwks_url
+        deployments = [d.deployment_id for d in reg.deployments]
+        assert deployments == ([dyn.platform.deployment_id] if dyn.flavour == "moodle" else [])
+        assert "secret-rat" not in str(reg.registration_data)
+        reg_id = reg.id
+    # Pending: launches are refused with a clear page.
+    refused = dyn.platform.launch()
+    assert refused.status == 403
+    assert "not approved it yet" in refused.html
+    # The admin approves on the admin page (open in development without a token).
+    assert _admin(tool_server, "POST", f"/admin/registrations/{reg_id}/status",
+                  data={"action": "approve"}).status_code == 303
+    result = dyn.platform.launch()
+    assert result.status == 200, result.html
+    with db.session() as s:
+        reg = s.get(Registration, reg_id)
+        assert [d.deployment_id for d in reg.deployments] == [dyn.platform.deployment_id]  # Canvas: first launch
+
+
+def test_dynamic_registration_refuses_issuer_on_another_host(tool_server, db, rsa_keys):
+    plat = Platform(tool_url=tool_server.url, keys=[rsa_keys[1]], client_id="x")
+    fake = FakeDynamicPlatform(plat, "moodle", issuer_override="https://evil.example")
+    with plat.serve(fake.app()):
+        resp = _register(tool_server, fake)
+    assert resp.status_code == 400
+    assert "not on the host" in html.unescape(resp.text)
+    assert not fake.received
+    assert count_rows(db)["deployments"] == 0
+
+
+def test_dynamic_registration_reports_a_refused_token(tool_server, db, rsa_keys):
+    plat = Platform(tool_url=tool_server.url, keys=[rsa_keys[1]], client_id="x")
+    fake = FakeDynamicPlatform(plat, "canvas")
+    with plat.serve(fake.app()):
+        resp = _register(tool_server, fake, token="wrong")
+    assert resp.status_code == 502
+    assert "HTTP 401" in resp.text
+    assert "wrong" not in resp.text
+
+
+def test_canvas_config_json(tool_server):
+    config = requests.get(tool_server.url + "/lti/config.json", timeout=5).json()
+    assert config["oidc_initiation_url"] == tool_server.url + "/lti/login"
+    assert config["target_link_uri"] == tool_server.url + "/lti/launch"
+    assert config["public_jwk_url"] == tool_server.url + "/.well-known/jwks.json"
+    assert set(config["scopes"]) == set(SCOPES)
+    placements = {p["placement"]: p for p in config["extensions"][0]["settings"]["placements"]}
+    assert placements["course_navigation"]["message_type"] == "LtiResourceLinkRequest"
+    assert placements["assignment_selection"]["message_type"] == "LtiDeepLinkingRequest"
+    assert placements["link_selection"]["message_type"] == "LtiDeepLinkingRequest"
+    assert config["title"]
+    assert "custom_fields" in config
+
+
+@pytest.fixture
+def admin_app(database_url, db, tmp_path):
+    from lti_tool.app import create_app
+
+    return create_app(make_settings(database_url, tmp_path, base_url="https://tool.example",
+                                   admin_token="admin-token-0123456789"), database=db)
+
+
+def test_admin_pages_need_the_token(admin_app, db, platform):
+    client = admin_app.test_client()
+    assert client.get("/admin/").status_code == 401
+    assert client.get("/admin/", headers={"Accept": "text/html"}).status_code == 302
+    assert client.get("/admin/", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    ok = client.get("/admin/", headers={"Authorization": "Bearer admin-token-0123456789"})
+    assert ok.status_code == 200
+    assert platform.issuer in ok.get_data(as_text=True)
+    assert client.post("/admin/login", data={"token": "nope"}).status_code == 401
+    login = client.post("/admin/login", data={"token": "admin-token-0123456789"})
+    assert login.status_code == 302
+    cookie = login.headers["Set-Cookie"]
+    assert "SameSite=Strict" in cookie
+    assert "Secure" in cookie
+    assert "HttpOnly" in cookie
+    assert "admin-token-0123456789" not in cookie
+    urls = client.get("/admin/urls")
+    assert urls.status_code == 200
+    page = urls.get_data(as_text=True)
+    for path in ("/lti/login", "/lti/launch", "/.well-known/jwks.json", "/lti/register", "/lti/config.json"):
+        assert "https://tool.example" + path in page
+    with db.session() as s:
+        reg_id = s.scalars(select(Registration)).one().id
+    assert client.post(f"/admin/registrations/{reg_id}/status", data={"action": "disable"}).status_code == 303
+    assert client.post(f"/admin/registrations/{reg_id}/policy", data={"policy": "auto_add"}).status_code == 303
+    with db.session() as s:
+        reg = s.get(Registration, reg_id)
+        assert reg.status == "disabled"
+        assert reg.unknown_deployment_policy == "auto_add"
+    client.post("/admin/logout")
+    assert client.get("/admin/urls").status_code == 401
+
+
+def test_admin_pages_off_in_production_without_token(database_url, db, tmp_path):
+    from lti_tool.app import create_app
+
+    app = create_app(make_settings(database_url, tmp_path, env="production", base_url="https://tool.example"),
+                     database=db)
+    client = app.test_client()
+    assert client.get("/admin/").status_code == 404
+    assert client.get("/admin/login").status_code == 404
