@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -85,7 +86,8 @@ def _worker_env(database_url: str, tmp_path) -> dict[str, str]:
 
 
 def _start_worker(env) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "lti_tool.cli", "worker", "--inline"], env=env,
+    cli = str(Path(sys.executable).parent / "adaptive-lti")  # the installed console script
+    return subprocess.Popen([cli, "worker", "--inline"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
