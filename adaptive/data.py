@@ -370,4 +370,4 @@ def read_log(path: str | Path, fmt: str, **kwargs: Any) -> ResponseLog:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
-    return READERS[fmt](path, **kwargs)  # type: ignore[operator]
+    return READERS[fmt](path, **kwargs)

@@ -35,13 +35,13 @@ def auc_score(y: np.ndarray, p: np.ndarray) -> float:
     return float((ranks[y == 1].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
-def reliability(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> tuple[float, list[dict[str, float]]]:
+def reliability(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> tuple[float, list[dict[str, float | None]]]:
     """Expected calibration error and the reliability bins."""
     y = np.asarray(y, dtype=np.float64)
     p = np.asarray(p, dtype=np.float64)
     idx = np.minimum((p * n_bins).astype(np.int64), n_bins - 1)
     ece = 0.0
-    bins = []
+    bins: list[dict[str, float | None]] = []
     for b in range(n_bins):
         sel = idx == b
         k = int(sel.sum())

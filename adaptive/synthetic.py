@@ -50,7 +50,7 @@ def simulate(
     for s_i, s in enumerate(skills):
         for j in range(items_per_skill):
             item = f"{s}-i{j}"
-            extra = ()
+            extra: tuple[str, ...] = ()
             if n_skills > 1 and rng.random() < multi_skill:
                 extra = (skills[(s_i + 1 + int(rng.integers(n_skills - 1))) % n_skills],)
             item_skills[item] = (s, *extra)

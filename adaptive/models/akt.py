@@ -20,7 +20,7 @@ recent history (ids and answers), so it survives retraining; the cache is rebuil
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -109,8 +109,18 @@ class AKTNet(nn.Module):
         self.retriever = nn.ModuleList(Block(cfg) for _ in range(cfg.retriever_layers))
         self.null_k = nn.Parameter(torch.randn(d) * 0.02)
         self.null_v = nn.Parameter(torch.randn(d) * 0.02)
-        self.out = nn.Sequential(nn.Linear(2 * d, cfg.d_ff), nn.ReLU(), nn.Dropout(cfg.dropout),
-                                 nn.Linear(cfg.d_ff, 1))
+        self.out_hidden = nn.Linear(2 * d, cfg.d_ff)  # on [retrieved, question]
+        self.out_drop = nn.Dropout(cfg.dropout)
+        self.out_final = nn.Linear(cfg.d_ff, 1)
+
+    def encoder_blocks(self) -> list[Block]:
+        return cast(list[Block], list(self.encoder))
+
+    def retriever_blocks(self) -> list[Block]:
+        return cast(list[Block], list(self.retriever))
+
+    def output(self, h: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        return self.out_final(self.out_drop(torch.relu(self.out_hidden(torch.cat([h, q], -1))))).squeeze(-1)
 
     # embeddings -------------------------------------------------------------------------------------------------
     def embed(self, items: torch.Tensor, skills: torch.Tensor,
@@ -136,7 +146,7 @@ class AKTNet(nn.Module):
         dist = (pos.view(-1, 1) - pos.view(1, -1)).float()  # t - tau
         causal = dist >= 0
         y = qa
-        for blk in self.encoder:
+        for blk in self.encoder_blocks():
             k, v = blk.att.kv(y, y)
             y = blk.finish(y, blk.att.attend(y, k, v, blk.att.bias(dist.clamp(min=0), causal)))
         # retriever: keys are [null, q_0 .. q_{T-1}], values [null, y_0 .. y_{T-1}], visible when tau < t
@@ -145,10 +155,10 @@ class AKTNet(nn.Module):
         dist_r = torch.cat([torch.zeros(t, 1, device=items.device), dist.clamp(min=0)], 1)
         mask_r = torch.cat([torch.ones(t, 1, dtype=torch.bool, device=items.device), dist > 0], 1)
         h = q
-        for blk in self.retriever:
+        for blk in self.retriever_blocks():
             k, v = blk.att.kv(keys, vals)
             h = blk.finish(h, blk.att.attend(h, k, v, blk.att.bias(dist_r, mask_r)))
-        return self.out(torch.cat([h, q], -1)).squeeze(-1)
+        return self.output(h, q)
 
     def regularization(self) -> torch.Tensor:
         return self.cfg.l2_item * (self.item_mu.weight**2).sum()
@@ -184,10 +194,10 @@ class AKTModel(KTModel):
         h, dk = self.config.heads, self.config.d_model // self.config.heads
         empty = torch.zeros(0, h, dk)
         ret = []
-        for blk in net.retriever:  # the null slot, always first, at distance 0
+        for blk in net.retriever_blocks():  # the null slot, always first, at distance 0
             k, v = blk.att.kv(net.null_k.view(1, -1), net.null_v.view(1, -1))
             ret.append((k, v))
-        return _Cache(torch.zeros(0), [(empty, empty) for _ in net.encoder], ret)
+        return _Cache(torch.zeros(0), [(empty, empty) for _ in net.encoder_blocks()], ret)
 
     def _cache(self, state: State) -> _Cache:
         if isinstance(state.cache, _Cache):
@@ -209,14 +219,14 @@ class AKTModel(KTModel):
         pos = torch.cat([cache.pos, torch.tensor([float(position)])])[-w:]
         x = qa  # [1, d]
         enc = []
-        for blk, (k_old, v_old) in zip(net.encoder, cache.enc, strict=True):
+        for blk, (k_old, v_old) in zip(net.encoder_blocks(), cache.enc, strict=True):
             k_new, v_new = blk.att.kv(x, x)
             k, v = torch.cat([k_old, k_new])[-w:], torch.cat([v_old, v_new])[-w:]
             bias = blk.att.bias((float(position) - pos).view(1, -1), None)  # [H, 1, S]
             x = blk.finish(x, blk.att.attend(x, k, v, bias))
             enc.append((k, v))
         ret = []
-        for blk, (k_old, v_old) in zip(net.retriever, cache.ret, strict=True):
+        for blk, (k_old, v_old) in zip(net.retriever_blocks(), cache.ret, strict=True):
             k_new, v_new = blk.att.kv(q, x)
             # keep the null slot (row 0) and the last `window` events
             k = torch.cat([k_old[:1], torch.cat([k_old[1:], k_new])[-w:]])
@@ -235,17 +245,17 @@ class AKTModel(KTModel):
         net: AKTNet = self.net  # type: ignore[assignment]
         cache = self._cache(state)
         d = self.config.d_model
-        first = net.out[0]
+        first = net.out_hidden
         key = f"akt:{self.fingerprint}:{id(net)}"
         memo = cands.memo.get(key)
         if memo is None:  # what depends on the candidates only: their embedding, first query, output half
             q, _ = net.embed(cands.items, cands.skills)  # [C, d]
-            memo = (q, net.retriever[0].att.wq(q), q @ first.weight[:, d:].T + first.bias)
+            memo = (q, net.retriever_blocks()[0].att.wq(q), q @ first.weight[:, d:].T + first.bias)
             cands.memo[key] = memo
         q, q_proj, out_q = memo
         dist = torch.cat([torch.zeros(1), float(state.n) - cache.pos]).view(1, -1)  # null slot first
         h = q
-        for i, (blk, (k, v)) in enumerate(zip(net.retriever, cache.ret, strict=True)):
+        for i, (blk, (k, v)) in enumerate(zip(net.retriever_blocks(), cache.ret, strict=True)):
             h = blk.finish(h, blk.att.attend(h, k, v, blk.att.bias(dist, None), q_proj if i == 0 else None))
         z = torch.relu(out_q + h @ first.weight[:, :d].T)
-        return net.out[3](z).squeeze(-1)
+        return net.out_final(z).squeeze(-1)

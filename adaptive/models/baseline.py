@@ -17,7 +17,7 @@ import dataclasses
 import math
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -148,7 +148,7 @@ class PFAModel(KTModel):
         self.fingerprint = f"{self.name}-{__import__('uuid').uuid4().hex[:12]}"
         feats = self.features(log)
         y = feats.pop("y")
-        net = self.net
+        net = cast(PFANet, self.net)
         net.train()
         opt = torch.optim.LBFGS(net.parameters(), lr=1, max_iter=int(options.get("max_iter", self.config.max_iter)),
                                 history_size=20, line_search_fn="strong_wolfe", tolerance_grad=1e-6)
@@ -206,10 +206,10 @@ class PFAModel(KTModel):
     # interpretation ---------------------------------------------------------------------------------------------
     def item_difficulty(self) -> dict[str, float]:
         """Estimated difficulty (minus easiness) of each training item, on the logit scale."""
-        e = self.net.easiness.detach().numpy()
+        e = cast(PFANet, self.net).easiness.detach().numpy()
         return {it: -float(e[i]) for it, i in self.vocab.items.items()}
 
     def skill_parameters(self) -> dict[str, dict[str, float]]:
-        n = self.net
+        n = cast(PFANet, self.net)
         return {s: {"beta": float(n.beta[i]), "gamma": float(n.gamma[i]), "rho": float(n.rho[i])}
                 for s, i in self.vocab.skills.items()}

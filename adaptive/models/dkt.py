@@ -15,7 +15,7 @@ product.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -66,11 +66,11 @@ class DKTNet(nn.Module):
         self.h0 = nn.Parameter(torch.zeros(cfg.layers, 1, cfg.hidden))
         self.c0 = nn.Parameter(torch.zeros(cfg.layers, 1, cfg.hidden))
         self.drop = nn.Dropout(cfg.dropout)
-        if cfg.head == "mlp":
-            self.out = nn.Sequential(nn.Linear(cfg.hidden + d, cfg.hidden), nn.ReLU(), nn.Dropout(cfg.dropout),
-                                     nn.Linear(cfg.hidden, 1))
-        else:
-            self.out = nn.Linear(cfg.hidden, n_skills)
+        if cfg.head == "mlp":  # on [hidden state, question]
+            self.out_hidden = nn.Linear(cfg.hidden + d, cfg.hidden)
+            self.out_final = nn.Linear(cfg.hidden, 1)
+        else:  # one logit per skill
+            self.out_final = nn.Linear(cfg.hidden, n_skills)
 
     def question(self, items: torch.Tensor, skills: torch.Tensor) -> torch.Tensor:
         return embed_question(self.skill_emb, self.skill_var, self.item_mu, items, skills)
@@ -82,8 +82,9 @@ class DKTNet(nn.Module):
     def head(self, h: torch.Tensor, q: torch.Tensor, skills: torch.Tensor) -> torch.Tensor:
         """Logits from hidden states [..., H] and candidate embeddings [..., d] / skills [..., K]."""
         if self.cfg.head == "mlp":
-            return self.out(torch.cat([h, q], -1)).squeeze(-1)
-        logits = self.out(h)  # [..., n_skills]
+            z = self.drop(torch.relu(self.out_hidden(torch.cat([h, q], -1))))
+            return self.out_final(z).squeeze(-1)
+        logits = self.out_final(h)  # [..., n_skills]
         present = skills > 0
         p = torch.sigmoid(torch.gather(logits, -1, skills)) * present
         p = p.sum(-1) / present.sum(-1).clamp(min=1)
@@ -118,7 +119,8 @@ class DKTModel(KTModel):
 
     def _hc(self, state: State) -> tuple[torch.Tensor, torch.Tensor]:
         if "h" not in state.data:
-            return self.net.h0.detach(), self.net.c0.detach()
+            net = cast(DKTNet, self.net)
+            return net.h0.detach(), net.c0.detach()
         h, c = state.data["h"], state.data["c"]
         if not isinstance(h, torch.Tensor):  # came back from JSON
             h, c = torch.tensor(h, dtype=torch.float32), torch.tensor(c, dtype=torch.float32)
@@ -142,7 +144,7 @@ class DKTModel(KTModel):
             q = net.question(cands.items, cands.skills)
             return net.head(h.expand(len(cands), -1), q, cands.skills)
         # the MLP's first layer on [h, q] is W_h h + (W_q q + b): the candidates' part is computed once per bank
-        first = net.out[0]
+        first = net.out_hidden
         hid = self.config.hidden
         key = f"dkt:{self.fingerprint}:{id(net)}"
         q_part = cands.memo.get(key)
@@ -150,4 +152,4 @@ class DKTModel(KTModel):
             q_part = net.question(cands.items, cands.skills) @ first.weight[:, hid:].T + first.bias
             cands.memo[key] = q_part
         z = torch.relu(q_part + h @ first.weight[:, :hid].T)
-        return net.out[3](z).squeeze(-1)
+        return net.out_final(z).squeeze(-1)
