@@ -50,6 +50,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 def _register_blueprints(app: Flask) -> None:
     """Each subsystem registers itself here (one line each)."""
     # --- blueprints (keep one import + register per line) ---
+    from lti_tool.services.items import init_app as items_init_app
+    items_init_app(app)
     from lti_tool.jobs import init_app as jobs_init_app
     jobs_init_app(app)
     from lti_tool.views.grades_api import bp as grades_api_bp

@@ -714,75 +714,50 @@ def load_sample_bank(session: Session) -> ItemBank:
 
 
 # ----------------------------------------------------------------------------------- deep linking
-GOAL_DEFAULT = "0.8"
+MASTERY_THRESHOLD_DEFAULT = "0.8"
+SCORING_MODES = ("mastery", "share_correct")
 
 
 def activity_provider(session: Session, lti_session: Any) -> list[Any]:
-    """Deep linking: one adaptive activity per bank the launching registration may use."""
+    """Deep linking: one adaptive activity per bank the launching registration may use.
+
+    The resource link gets ``custom``: ``item_bank`` (slug), ``mastery_threshold`` (0.5-0.99), ``goal_skills``
+    (how many of the bank's skills to master; 0 = all) and ``scoring`` (``mastery`` or ``share_correct``)."""
     from lti_tool.lti import deep_linking as dl
 
-    registration_id = _registration_of(lti_session)
-    locale = _locale_of(lti_session)
+    registration_id = getattr(lti_session, "registration_id", None)
+    locale = getattr(lti_session, "locale", None)
     zh = normalize_locale(locale) == "zh_CN"
     activities = []
     for bank in list_banks(session, registration_id):
         n_items = len(bank_items(session, bank.id))
         n_skills = len(bank_skills(session, bank.id))
-        title = bank.display_title(locale)
+        summary = f"{n_skills} 个技能，{n_items} 道题" if zh else f"{n_skills} skills, {n_items} items"
         desc = bank.display_description(locale)
-        summary = (f"{n_skills} 个技能，{n_items} 道题" if zh else f"{n_skills} skills, {n_items} items")
-        activities.append(_make_activity(dl, bank, title, f"{desc} ({summary})".strip(), zh))
+        activities.append(dl.Activity(
+            key=f"bank:{bank.slug}",
+            title=bank.display_title(locale),
+            description=f"{desc} ({summary})" if desc else summary,
+            custom={"item_bank": bank.slug},
+            settings_schema=[
+                dl.SettingField("mastery_threshold", "掌握阈值" if zh else "Mastery threshold", "number",
+                                default=MASTERY_THRESHOLD_DEFAULT, min=0.5, max=0.99),
+                dl.SettingField("goal_skills", "需要掌握的技能数（0 = 全部）" if zh
+                                else "Skills to master (0 = all)", "number", default="0", min=0, max=n_skills),
+                dl.SettingField("scoring", "成绩计算方式" if zh else "Score sent to the gradebook", "choice",
+                                (("mastery", "掌握的技能比例" if zh else "Share of the goal's skills mastered"),
+                                 ("share_correct", "答对比例" if zh else "Share of answers correct")),
+                                "mastery"),
+            ],
+        ))
     return activities
 
 
-def _make_activity(dl: Any, bank: ItemBank, title: str, description: str, zh: bool) -> Any:
-    fields = [
-        dl.SettingField(
-            key="goal",
-            label="掌握阈值（0.5–0.95）" if zh else "Mastery threshold (0.5-0.95)",
-            type="number",
-            default=GOAL_DEFAULT,
-        ),
-        dl.SettingField(
-            key="scoring",
-            label="计分方式" if zh else "Score posted to the gradebook",
-            type="select",
-            default="mastery",
-            options=[("mastery", "掌握的技能比例" if zh else "Share of skills mastered"),
-                     ("share_correct", "答对比例" if zh else "Share of answers correct")],
-        ),
-    ]
-    return dl.Activity(key=f"bank:{bank.slug}", title=title, description=description,
-                       custom={"item_bank": bank.slug}, settings_schema=fields)
-
-
-def _registration_of(lti_session: Any) -> int | None:
-    for attr in ("registration_id",):
-        value = getattr(lti_session, attr, None)
-        if value is None and isinstance(lti_session, dict):
-            value = lti_session.get(attr)
-        if value is not None:
-            return int(value)
-    return None
-
-
-def _locale_of(lti_session: Any) -> str | None:
-    value = getattr(lti_session, "locale", None)
-    if value is None and isinstance(lti_session, dict):
-        value = lti_session.get("locale")
-    return value
-
-
 def init_app(app: Any) -> None:
-    """Register the deep-linking activity provider (when the deep-linking module is present)."""
-    try:
-        from lti_tool.lti import deep_linking
-    except ImportError:  # pragma: no cover - the LTI subsystem is optional in some test apps
-        log.warning("deep_linking_unavailable", reason="lti_tool.lti.deep_linking not importable")
-        return
-    register = getattr(deep_linking, "register_activity_provider", None)
-    if register is not None:
-        register(activity_provider)
+    """Offer the banks in the deep-linking picker (called from create_app)."""
+    from lti_tool.lti.deep_linking import register_activity_provider
+
+    register_activity_provider(activity_provider)
 
 
 __all__ = [

@@ -8,6 +8,9 @@ import pytest
 
 from lti_tool.services import registrations
 
+# The LMS simulator fixtures (real HTTP, signed JWTs) for the deep-linking test.
+from tests.lti.conftest import _platform_server, http, platform, rsa_keys, tool_server  # noqa: F401
+
 _counter = itertools.count(1)
 
 
