@@ -99,9 +99,15 @@ register_activity_provider(builtin_adaptive_practice)
 
 
 def list_activities(session: Session, lti_session: LtiSession) -> list[Activity]:
+    """Every provider's activities (first key wins); the built-in one only when nobody else offers any."""
     seen: dict[str, Activity] = {}
     for provider in ACTIVITY_PROVIDERS:
+        if provider is builtin_adaptive_practice:
+            continue
         for activity in provider(session, lti_session):
+            seen.setdefault(activity.key, activity)
+    if not seen:
+        for activity in builtin_adaptive_practice(session, lti_session):
             seen.setdefault(activity.key, activity)
     return list(seen.values())
 

@@ -17,7 +17,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from lti_tool.lti.errors import LoginError, RegistrationRefused
-from lti_tool.models import LoginState, Registration, utcnow
+from lti_tool.models import LaunchRecord, LoginState, Registration, UsedNonce, utcnow
 from lti_tool.models.lti import DISABLED, PENDING
 from lti_tool.services import registrations
 from lti_tool.settings import Settings
@@ -94,7 +94,10 @@ def begin_login(session: Session, settings: Settings, params: Mapping[str, str])
     state = (STORAGE_MODE if storage_target else COOKIE_MODE) + secrets.token_urlsafe(32)
     nonce = secrets.token_urlsafe(32)
     now = utcnow()
+    # Housekeeping on indexed columns: expired logins, consumed nonces past their token's life, old launches.
     session.execute(delete(LoginState).where(LoginState.expires_at < now))
+    session.execute(delete(UsedNonce).where(UsedNonce.expires_at < now))
+    session.execute(delete(LaunchRecord).where(LaunchRecord.expires_at < now))
     session.add(
         LoginState(
             state=state,

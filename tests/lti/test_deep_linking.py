@@ -113,6 +113,8 @@ def extra_provider():
 
 def test_registered_provider_activities_are_offered(platform, http, extra_provider):
     picker, _ = _picker(platform, http)
+    offered = [f["fields"].get("activity") for f in parse_html(picker.text).forms if f["fields"].get("activity")]
+    assert "adaptive-practice" not in offered  # the built-in stands in only while nobody offers activities
     chosen = next(f for f in parse_html(picker.text).forms if f["fields"].get("activity") == "bank-7")
     answer = http.post(platform.tool_url + chosen["action"], data=chosen["fields"])
     claims = _decode_with_tool_jwks(platform, parse_html(answer.text).forms[0]["fields"]["JWT"])
