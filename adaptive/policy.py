@@ -13,7 +13,7 @@ The rules, in order:
 2. **Weakest ready skill.** Among the goal skills and their unmastered prerequisites (the working set), the skills
    not yet mastered whose prerequisites are all mastered are *ready*; the weakest ready skill is practised. A skill
    stops at ``mastery_threshold``; a skill that took ``max_items_per_skill`` items without mastery is set aside
-   (wheel-spinning) while another ready skill exists.
+   (wheel-spinning) while another ready skill exists, and counts as done for the skills that depend on it.
 3. **Desirable difficulty.** Among that skill's items, those whose predicted success sits in ``band`` are preferred,
    then the closest to the band.
 4. **No immediate repeats** (an item seen in the learner's last ``no_repeat`` items is skipped while another exists)
@@ -228,12 +228,14 @@ def due_reviews(skills: Iterable[str], learner: LearnerView, now: float, config:
 
 
 def ready_skills(skills: Sequence[str], learner: LearnerView, prerequisites: Mapping[str, Sequence[str]],
-                 in_scope: set[str], config: PolicyConfig) -> list[str]:
-    """Unmastered skills whose in-scope prerequisites are all mastered, weakest first."""
+                 in_scope: set[str], config: PolicyConfig, done: set[str] | None = None) -> list[str]:
+    """Unmastered skills whose in-scope prerequisites are all mastered (or in ``done``), weakest first."""
     thr = config.mastery_threshold
+    done = done or set()
     ready = [
         s for s in skills
-        if learner.p(s) < thr and all(learner.p(q) >= thr for q in prerequisites.get(s, ()) if q in in_scope)
+        if learner.p(s) < thr
+        and all(learner.p(q) >= thr or q in done for q in prerequisites.get(s, ()) if q in in_scope)
     ]
     return sorted(ready, key=lambda s: (learner.p(s), skills.index(s)))
 
@@ -322,10 +324,12 @@ def choose(
         r, s, elapsed = due[0]
         return finish(s, REVIEW, {"recall": int(r * 100 + 0.5), "elapsed_hours": round(elapsed, 2)})
 
-    # 2. the weakest ready skill (skills that took too many items without mastery are set aside)
-    ready = ready_skills(scope_list, learner, prerequisites, scope, config)
+    # 2. the weakest ready skill; a skill that took too many items without mastery is set aside and counts as
+    #    done for its dependents (move on rather than wheel-spin)
     cap = config.max_items_per_skill
-    fresh = [s for s in ready if cap is None or learner.served(s) < cap]
+    capped = {s for s in scope_list if cap is not None and learner.served(s) >= cap}
+    ready = ready_skills(scope_list, learner, prerequisites, scope, config, done=capped)
+    fresh = [s for s in ready if s not in capped]
     candidates = fresh or ready
     if candidates:
         s = candidates[0]

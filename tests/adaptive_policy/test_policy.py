@@ -221,3 +221,12 @@ def test_choose_with_the_engine_baseline():
     assert pick is not None
     assert pick.skill == "b"
     assert 0.0 < pick.p_correct < 1.0
+
+
+def test_wheel_spinning_prerequisite_unlocks_its_dependents():
+    items = bank({"a": 3, "b": 3})
+    learner = LearnerView(mastery={"a": (0.5, 0.1), "b": (0.2, 0.1)}, counts={"a": [20, 25]})
+    pick = choose(items, [0.7] * 6, learner, prerequisites={"b": ["a"]}, config=PolicyConfig(max_items_per_skill=40))
+    assert pick.skill == "b"
+    pick = choose(items, [0.7] * 6, learner, prerequisites={"b": ["a"]}, config=PolicyConfig(max_items_per_skill=50))
+    assert pick.skill == "a"
