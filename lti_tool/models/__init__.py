@@ -12,9 +12,11 @@ from lti_tool.models.lti import (
     ToolKey,
     UsedNonce,
 )
+from lti_tool.models.practice import Attempt, LearnerState, PracticeEnrolment, ReviewAssignment, ServedItem
 
 __all__ = [
     "AccessTokenCache",
+    "Attempt",
     "Base",
     "Context",
     "Deployment",
@@ -22,14 +24,18 @@ __all__ = [
     "ItemBank",
     "ItemSkill",
     "LaunchRecord",
+    "LearnerState",
     "LineItem",
     "LmsResult",
     "LoginState",
     "Membership",
+    "PracticeEnrolment",
     "Registration",
     "ResourceLink",
+    "ReviewAssignment",
     "RosterSync",
     "ScoreOutbox",
+    "ServedItem",
     "Skill",
     "SkillPrerequisite",
     "ToolKey",
