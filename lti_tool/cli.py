@@ -382,6 +382,8 @@ def doctor(obj: Ctx) -> None:
 def _register_subcommands() -> None:
     """Subsystems add their command groups here (one line each)."""
     # --- subcommands (keep one import + add_command per line) ---
+    from lti_tool.items_cli import items
+    main.add_command(items)
     from lti_tool.devlms.cli import dev
     main.add_command(dev)
     from lti_tool.jobs.cli import worker

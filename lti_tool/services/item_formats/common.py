@@ -86,7 +86,7 @@ class ItemData:
         return {
             "key": self.key, "type": self.type, "stem": self.stem, "choices": self.choices or None,
             "answer": self.answer, "params": self.params or None, "difficulty": self.difficulty,
-            "feedback": self.feedback or None, "hints": self.hints or None, "skills": list(self.skills),
+            "feedback": self.feedback or None, "hints": self.hints or None, "skills": sorted(self.skills),
             "status": self.status,
         }
 
