@@ -185,7 +185,7 @@ def run(dataset: str, fold: int, names: list[str], epochs: int, patience: int) -
         else:
             kind, cfg = MODELS[name]
             model = get_model_class(kind)(**cfg)
-            opts = {} if kind == "pfa" else {"epochs": epochs, "patience": patience, "progress": False}
+            opts = {} if kind == "pfa" else {"epochs": epochs, "patience": patience, "progress": True}
             model.fit(train, valid, **opts)
             y, p = model.predict_log(test)
             hist = model.metrics.get("train", {})

@@ -74,7 +74,12 @@ class DecayAttention(nn.Module):
         q_proj = self.wq(q_in) if q_proj is None else q_proj
         q = q_proj.unflatten(-1, (self.h, self.dk)).transpose(-3, -2)  # [B, H, T, dk]
         kk, vv = k.transpose(-3, -2), v.transpose(-3, -2)  # [B, H, S, dk]
-        out = F.scaled_dot_product_attention(q, kk, vv, attn_mask=bias.to(q.dtype))
+        if q.dim() == 3:  # serving: [H, C, dk] against one student's cache, fused bias add
+            scores = torch.baddbmm(bias.expand(*q.shape[:-1], kk.shape[-2]), q, kk.transpose(-1, -2),
+                                   alpha=self.dk**-0.5)
+        else:
+            scores = (q @ kk.transpose(-1, -2)) * self.dk**-0.5 + bias
+        out = torch.softmax(scores, -1) @ vv
         return self.wo(out.transpose(-3, -2).flatten(-2))
 
 
