@@ -103,7 +103,7 @@ def _norm(x: Any) -> Any:
         return x
     if isinstance(x, Fraction) and x.denominator == 1:
         x = int(x)
-    if isinstance(x, int | Fraction) and abs(x) > MAX_ABS_VALUE:
+    if isinstance(x, int | Fraction) and abs(x) > MAX_ABS_VALUE:  # type: ignore[operator]
         raise ExpressionError("number too large")
     return x
 
@@ -626,7 +626,7 @@ def check_answer(variant: Variant, answer: Any, locale: str | None = None) -> Ch
         value = parse_number(answer)
         if value is None:
             return _invalid("not_a_number", locale, str(answer)[:64])
-        target = spec.get("value")
+        target = float(spec.get("value") or 0)
         tol = float(spec.get("tolerance") or 0)
         mode = spec.get("tolerance_mode") or "absolute"
         exact = spec.get("exact")

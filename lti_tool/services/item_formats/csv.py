@@ -187,10 +187,10 @@ def read(path: Path) -> BankData:
                     raise ItemImportError("not UTF-8 text", Location(name)) from None
 
             if "bank.json" not in names:
-                csvs = [n for n in names if n.lower().endswith(".csv")]
-                if len(csvs) != 1:
+                csv_names = [n for n in names if n.lower().endswith(".csv")]
+                if len(csv_names) != 1:
                     raise ItemImportError("the zip needs bank.json (or exactly one .csv file)", Location(path.name))
-                return read_items_csv(get(csvs[0]) or "", csvs[0])
+                return read_items_csv(get(csv_names[0]) or "", csv_names[0])
             return _read_package(get, path.name)
     return read_items_csv(_read_text(path), path.name)
 

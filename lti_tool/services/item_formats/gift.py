@@ -331,12 +331,12 @@ def _parse_answers(body: str, item: ItemData) -> None:
         item.choices = [{"key": "true", "text": dict(TF_TEXT["true"])},
                         {"key": "false", "text": dict(TF_TEXT["false"])}]
         item.answer = {"correct": ["true" if truth else "false"]}
-        fb: dict[str, str] = {}
+        tf_fb: dict[str, str | None] = {}
         if len(parts) >= 1 and parts[0]:
-            fb["incorrect"] = parts[0]  # Moodle: first feedback is shown for a wrong answer
+            tf_fb["incorrect"] = parts[0]  # Moodle: first feedback is shown for a wrong answer
         if len(parts) >= 2 and parts[1]:
-            fb["correct"] = parts[1]
-        item.feedback = _localized_feedback(fb)
+            tf_fb["correct"] = parts[1]
+        item.feedback = _localized_feedback(tf_fb)
         return
     answers, general = _answer_parts(stripped)
     if not answers:
@@ -345,13 +345,14 @@ def _parse_answers(body: str, item: ItemData) -> None:
         raise ValueError("answers must start with = or ~")
     markers = {m for m, _ in answers}
     if markers == {"="}:
-        accepted, correct_fb = [], None
+        accepted: list[str] = []
+        correct_fb: str | None = None
         for _, raw in answers:
-            weight, txt, fb = _weight_text_feedback(raw)
+            weight, txt, answer_fb = _weight_text_feedback(raw)
             if weight is not None and weight < 100:
                 continue  # partial-credit alternatives are not accepted answers here
             accepted.append(txt)
-            correct_fb = correct_fb or fb
+            correct_fb = correct_fb or answer_fb
         if not accepted:
             raise ValueError("short answer without a 100% answer")
         item.type = "short_text"
@@ -362,7 +363,9 @@ def _parse_answers(body: str, item: ItemData) -> None:
 
 
 def _parse_choices(answers: list[tuple[str, str]], general: str | None, item: ItemData) -> None:
-    choices, correct, fbs = [], [], {}
+    choices: list[dict[str, Any]] = []
+    correct: list[str] = []
+    fbs: dict[str, str] = {}
     for idx, (marker, raw) in enumerate(answers):
         weight, txt, fb = _weight_text_feedback(raw)
         key = chr(ord("a") + idx) if idx < 26 else f"c{idx}"
@@ -403,7 +406,7 @@ def _parse_numeric(body: str, item: ItemData) -> None:
     answers, general = _answer_parts(body)
     if not answers:
         raise ValueError("numeric question without an answer")
-    best = None
+    best: tuple[tuple[int | float, int | float], str | None] | None = None
     for marker, raw in answers:
         if marker == "~":
             continue  # wrong numeric answers with feedback are not kept
@@ -417,10 +420,10 @@ def _parse_numeric(body: str, item: ItemData) -> None:
         break
     if best is None:
         raise ValueError("numeric question without a 100% answer")
-    (value, tol), fb = best
+    (number, tol), number_fb = best
     item.type = "numeric"
-    item.answer = {"value": value, "tolerance": tol, "tolerance_mode": "absolute"}
-    item.feedback = _localized_feedback({"correct": fb, "incorrect": general})
+    item.answer = {"value": number, "tolerance": tol, "tolerance_mode": "absolute"}
+    item.feedback = _localized_feedback({"correct": number_fb, "incorrect": general})
 
 
 def unescape_colon(raw: str) -> str:
