@@ -33,6 +33,10 @@ class Ctx:
                 self._settings = load_settings()
             except ConfigError as exc:
                 raise click.ClickException(str(exc)) from exc
+            from lti_tool import logs
+
+            # Logs go to stderr so that command output (JSON, exports) stays clean on stdout.
+            logs.configure(self._settings.log_level, self._settings.json_logs)
         return self._settings
 
     @property
@@ -392,6 +396,3 @@ def _register_subcommands() -> None:
 
 _register_subcommands()
 
-
-if __name__ == "__main__":  # pragma: no cover
-    main()
