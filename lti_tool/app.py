@@ -50,6 +50,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 def _register_blueprints(app: Flask) -> None:
     """Each subsystem registers itself here (one line each)."""
     # --- blueprints (keep one import + register per line) ---
+    from lti_tool.i18n import init_app as i18n_init_app
+    i18n_init_app(app)
+    from lti_tool.views.practice_api import bp as practice_api_bp
+    app.register_blueprint(practice_api_bp)
     from lti_tool.services.items import init_app as items_init_app
     items_init_app(app)
     from lti_tool.jobs import init_app as jobs_init_app

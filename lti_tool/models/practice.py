@@ -118,6 +118,7 @@ class Attempt(Base):
     hints_used: Mapped[int] = mapped_column(Integer, default=0)
     is_test_user: Mapped[bool] = mapped_column(Boolean, default=False)  # excluded from analytics and training
     engine_model: Mapped[str | None] = mapped_column(String(64))
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the answer's response, replayed on a resubmit
     created_at: Mapped[dt.datetime] = mapped_column(TZDateTime(), default=utcnow, index=True)
 
 

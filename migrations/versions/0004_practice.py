@@ -129,6 +129,7 @@ def upgrade() -> None:
     sa.Column('hints_used', sa.Integer(), nullable=False),
     sa.Column('is_test_user', sa.Boolean(), nullable=False),
     sa.Column('engine_model', sa.String(length=64), nullable=True),
+    sa.Column('result', sa.JSON(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['bank_id'], ['item_banks.id'], name=op.f('fk_practice_attempts_bank_id_item_banks'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['context_id'], ['contexts.id'], name=op.f('fk_practice_attempts_context_id_contexts'), ondelete='CASCADE'),

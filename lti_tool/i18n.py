@@ -1,0 +1,47 @@
+"""Translations (Flask-Babel): English and Simplified Chinese, chosen from the launch's
+``launch_presentation.locale`` (carried by the session token), else the browser's Accept-Language.
+
+Catalogs live in ``lti_tool/translations/<locale>/LC_MESSAGES/messages.po``; the compiled ``.mo`` files are
+committed (so a fresh clone works) and rebuilt with ``make translations`` (``pybabel compile``).
+"""
+
+from __future__ import annotations
+
+from flask import Flask, g, has_request_context, request
+from flask_babel import Babel
+
+SUPPORTED = ("en", "zh_Hans_CN")
+
+
+def to_babel_locale(locale: str | None) -> str | None:
+    """An LMS locale (``zh-CN``, ``zh-Hans``, ``en-US`` ...) to one of ours, or None when unsupported."""
+    if not locale:
+        return None
+    parts = locale.replace("_", "-").split("-")
+    lang = parts[0].lower()
+    if lang == "zh":
+        rest = {p.lower() for p in parts[1:]}
+        return None if rest & {"hant", "tw", "hk", "mo"} else "zh_Hans_CN"
+    if lang == "en":
+        return "en"
+    return None
+
+
+def get_locale() -> str:
+    if not has_request_context():
+        return "en"
+    lti_session = g.get("lti_session")
+    chosen = to_babel_locale(getattr(lti_session, "locale", None)) if lti_session is not None else None
+    if chosen:
+        return chosen
+    best = request.accept_languages.best_match(["en", "zh-CN", "zh-Hans", "zh"])
+    return to_babel_locale(best) or "en"
+
+
+def html_lang(locale: str | None) -> str:
+    return "zh-Hans" if to_babel_locale(locale) == "zh_Hans_CN" else "en"
+
+
+def init_app(app: Flask) -> None:
+    Babel(app, locale_selector=get_locale, default_translation_directories="translations")
+    app.jinja_env.globals["html_lang"] = html_lang

@@ -1,0 +1,622 @@
+"""Practice: ties the engine, the item bank, attempts and grades together (the hot path of the tool).
+
+``next_item`` serves the item the policy picks (or the one already on screen: resume), recording the exact variant
+shown. ``submit_answer`` grades an answer against that record and, in ONE transaction, writes the attempt, the
+learner's updated engine state, the enrolment's progress and score, and the score's outbox row
+(``grades.record_score``); then the next item is served right away. The LMS is never waited for: a job delivers
+the outbox row.
+
+Every function takes the caller's :class:`~lti_tool.lti.session.LtiSession`; rows are looked up through the
+caller's (registration -> deployment -> context -> resource link); an id from the client that is not the caller's
+is "not found".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from adaptive import Response, StaleStateError, State
+from adaptive.policy import LearnerView, Pick, PolicyConfig, PolicyItem, choose, skills_mastered, weak_skills
+from lti_tool.logs import get_logger
+from lti_tool.models import Context, Item, ItemBank, ResourceLink, Skill, User, utcnow
+from lti_tool.models.practice import (
+    ADAPTIVE,
+    LINK_SCOPE,
+    REVIEW,
+    Attempt,
+    LearnerState,
+    PracticeEnrolment,
+    ReviewAssignment,
+    ServedItem,
+    review_scope,
+)
+from lti_tool.services import answers, items
+from lti_tool.services.engine import Engine, engine_item_id
+
+log = get_logger(__name__)
+
+API_VERSION = "1"
+SCORING_MASTERY = "mastery"
+SCORING_CORRECT = "share_correct"
+RECENT_KEPT = 10
+
+
+class PracticeError(Exception):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        if code:
+            self.code = code
+
+
+class NotFound(PracticeError):
+    status = 404
+    code = "not_found"
+
+
+class NoActivity(PracticeError):
+    status = 409
+    code = "no_activity"
+
+
+class InvalidAnswer(PracticeError):
+    status = 422
+    code = "invalid_answer"
+
+
+# --------------------------------------------------------------------------------------------- activities
+@dataclasses.dataclass
+class Activity:
+    """What a resource link asks of its learners (from deep linking's custom parameters / settings)."""
+
+    link: ResourceLink
+    context: Context
+    bank: ItemBank
+    skills: list[Skill]  # the bank's, in bank order
+    goal_skills: list[str]  # keys
+    scoring: str
+    mastery_threshold: float
+    band: tuple[float, float]
+    prerequisites: dict[str, list[str]]
+
+    @property
+    def policy(self) -> PolicyConfig:
+        return PolicyConfig(band=self.band, mastery_threshold=self.mastery_threshold)
+
+    def skill_names(self, locale: str | None) -> dict[str, str]:
+        return {s.key: str(items.localize(s.name, locale)) for s in self.skills}
+
+
+def _float(value: Any, default: float, lo: float, hi: float) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return default
+    return min(max(v, lo), hi)
+
+
+def _band(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(x) for x in text.split("-"))
+    except ValueError:
+        return (0.6, 0.8)
+    return (lo, hi) if 0 <= lo <= hi <= 1 else (0.6, 0.8)
+
+
+def load_activity(session: Session, lti_session: Any, settings: Any) -> Activity:
+    """The caller's resource link and its activity; raises :class:`NoActivity` when there is none."""
+    if lti_session.resource_link_id is None or lti_session.context_id is None:
+        raise NoActivity("this launch is not an activity (no resource link)")
+    link = session.get(ResourceLink, lti_session.resource_link_id)
+    context = session.get(Context, lti_session.context_id)
+    if link is None or context is None or link.context_id != context.id or \
+            context.deployment_id != lti_session.deployment_id:
+        raise NotFound("activity not found")
+    conf = {**(link.custom or {}), **(link.settings or {})}
+    slug = conf.get("item_bank")
+    bank = items.get_bank(session, str(slug), lti_session.registration_id) if slug else None
+    if bank is None and not slug:
+        banks = items.list_banks(session, lti_session.registration_id)
+        bank = banks[0] if len(banks) == 1 else None
+    if bank is None:
+        raise NoActivity("this activity has no item bank: ask your instructor to choose one in the activity settings")
+    skills = items.bank_skills(session, bank.id)
+    keys = [s.key for s in skills]
+    raw_goal = conf.get("goal_skills")
+    goal = keys
+    if isinstance(raw_goal, list):
+        goal = [k for k in raw_goal if k in keys] or keys
+    elif raw_goal not in (None, ""):
+        try:
+            n = int(float(raw_goal))
+        except (TypeError, ValueError):
+            n = 0
+        goal = keys[:n] if n > 0 else keys
+    scoring = SCORING_CORRECT if conf.get("scoring") == SCORING_CORRECT else SCORING_MASTERY
+    threshold = _float(conf.get("mastery_threshold"), settings.practice_mastery_threshold, 0.5, 0.99)
+    return Activity(link, context, bank, skills, goal, scoring, threshold, _band(settings.practice_band),
+                    items.prerequisites(session, bank.id))
+
+
+# --------------------------------------------------------------------------------------------- enrolments
+def get_enrolment(session: Session, lti_session: Any, activity: Activity, review_id: int | None = None
+                  ) -> PracticeEnrolment:
+    """The caller's enrolment in the link's adaptive assignment (created on first use), or in a review."""
+    scope = LINK_SCOPE if review_id is None else review_scope(review_id)
+    q = select(PracticeEnrolment).where(PracticeEnrolment.resource_link_id == activity.link.id,
+                                        PracticeEnrolment.user_id == lti_session.user_id,
+                                        PracticeEnrolment.scope == scope)
+    enrolment = session.scalars(q).first()
+    if enrolment is not None:
+        return enrolment
+    if review_id is not None:
+        raise NotFound("no review assignment for you here")
+    enrolment = PracticeEnrolment(resource_link_id=activity.link.id, user_id=lti_session.user_id, scope=scope,
+                                  kind=ADAPTIVE, bank_id=activity.bank.id, goal_skills=list(activity.goal_skills))
+    try:
+        with session.begin_nested():
+            session.add(enrolment)
+    except IntegrityError:  # created by a concurrent request
+        return session.scalars(q).one()
+    return enrolment
+
+
+# --------------------------------------------------------------------------------------------- engine state
+@dataclasses.dataclass
+class Learner:
+    row: LearnerState | None
+    state: State
+    record: dict[str, Any]
+    n_attempts: int
+
+
+def _history(session: Session, user_id: int, bank: ItemBank) -> list[Response]:
+    rows = session.execute(
+        select(Attempt.item_id, Attempt.skill_keys, Attempt.correct, Attempt.created_at, Item.key)
+        .join(Item, Item.id == Attempt.item_id)
+        .where(Attempt.user_id == user_id, Attempt.bank_id == bank.id).order_by(Attempt.id)
+    ).all()
+    return [Response(str(user_id), engine_item_id(bank.slug, r.key), tuple(r.skill_keys), int(r.correct),
+                     r.created_at.timestamp()) for r in rows]
+
+
+def load_learner(session: Session, engine: Engine, user_id: int, bank: ItemBank, *, for_update: bool = False
+                 ) -> Learner:
+    """The learner's engine state: the cached one when it is current, else the stored one, else rebuilt from the
+    attempts (a new champion model, or a first answer)."""
+    q = select(LearnerState).where(LearnerState.user_id == user_id, LearnerState.bank_id == bank.id,
+                                   LearnerState.model_fingerprint == engine.fingerprint)
+    if for_update:
+        q = q.with_for_update()
+    row = session.scalars(q).first()
+    if row is not None:
+        cached = engine.cached_state(user_id, bank.id, row.n_attempts)
+        if cached is not None:
+            return Learner(row, cached, dict(row.record or {}), row.n_attempts)
+        try:
+            state = State.from_json(row.state)
+            if state.fingerprint != engine.fingerprint:
+                raise StaleStateError("fingerprint")
+            engine.remember_state(user_id, bank.id, row.n_attempts, state)
+            return Learner(row, state, dict(row.record or {}), row.n_attempts)
+        except StaleStateError:
+            pass
+    history = _history(session, user_id, bank)
+    state = engine.model.state_from_history(history)
+    record: dict[str, Any] = dict(row.record) if row is not None and row.record else {}
+    if not record and history:
+        last: dict[str, float] = {}
+        for r in history:
+            for s in r.skill_ids:
+                last[s] = float(r.timestamp or 0.0)
+        record = {"last_practiced": last, "recent_items": [r.item_id.split("/", 1)[1] for r in history[-RECENT_KEPT:]]}
+    return Learner(row, state, record, len(history))
+
+
+def _learner_view(learner: Learner, mastery: dict[str, tuple[float, float]]) -> LearnerView:
+    return LearnerView(mastery=mastery, counts=learner.state.counts,
+                       last_practiced=learner.record.get("last_practiced", {}),
+                       recent_items=learner.record.get("recent_items", []))
+
+
+# --------------------------------------------------------------------------------------------- serving
+@dataclasses.dataclass
+class BankView:
+    items: list[Item]
+    policy_items: list[PolicyItem]
+    by_key: dict[str, Item]
+    candidates: Any
+
+
+def bank_view(session: Session, engine: Engine, bank: ItemBank) -> BankView:
+    active = items.bank_items(session, bank.id)
+    policy_items = [PolicyItem(it.key, tuple(it.skill_keys)) for it in active]
+    cands = engine.candidates(bank.id, bank.version,
+                              [(engine_item_id(bank.slug, p.item_id), p.skills) for p in policy_items])
+    return BankView(active, policy_items, {it.key: it for it in active}, cands)
+
+
+def _exposure(session: Session, engine: Engine, bank: ItemBank, view: BankView) -> dict[str, int]:
+    def load() -> dict[int, int]:
+        rows = session.execute(select(ServedItem.item_id, func.count()).where(
+            ServedItem.bank_id == bank.id, ServedItem.is_test_user.is_(False)).group_by(ServedItem.item_id)).all()
+        return {int(i): int(n) for i, n in rows}
+
+    counts = engine.exposure(bank.id, load)
+    return {it.key: counts.get(it.id, 0) for it in view.items}
+
+
+def _pick(session: Session, engine: Engine, activity: Activity, enrolment: PracticeEnrolment, *,
+          learner: Learner, view: BankView, now: float) -> tuple[Pick | None, dict[str, tuple[float, float]]]:
+    keys = [s.key for s in activity.skills]
+    mastery = engine.model.mastery(learner.state, keys)
+    if not view.policy_items:
+        return None, mastery
+    preds = engine.model.predict_proba(learner.state, view.candidates)
+    pick = choose(view.policy_items, preds, _learner_view(learner, mastery), prerequisites=activity.prerequisites,
+                  goal_skills=enrolment.goal_skills or None, exposure=_exposure(session, engine, activity.bank, view),
+                  now=now, config=activity.policy, skill_names=activity.skill_names(None))
+    return pick, mastery
+
+
+def _serve(session: Session, engine: Engine, lti_session: Any, enrolment: PracticeEnrolment, *, view: BankView,
+           pick: Pick) -> ServedItem:
+    item = view.by_key[pick.item_id]
+    n_served = session.scalar(select(func.count()).select_from(ServedItem).where(
+        ServedItem.user_id == lti_session.user_id, ServedItem.item_id == item.id)) or 0
+    variant = answers.make_variant(item, answers.variant_seed(lti_session.user_id, item.id, n_served))
+    served = ServedItem(enrolment_id=enrolment.id, user_id=lti_session.user_id, bank_id=enrolment.bank_id,
+                        item_id=item.id, variant=variant.to_dict(), skill=pick.skill, reason=pick.reason,
+                        explanation={"code": pick.explanation.code, "params": pick.explanation.params},
+                        p_correct=pick.p_correct, is_test_user=lti_session.is_test_user)
+    session.add(served)
+    session.flush()
+    enrolment.current_served_id = served.id
+    engine.count_exposure(enrolment.bank_id, item.id)
+    return served
+
+
+# --------------------------------------------------------------------------------------------- payloads
+def progress(activity: Activity, enrolment: PracticeEnrolment, mastery: dict[str, tuple[float, float]]
+             ) -> dict[str, Any]:
+    goal = enrolment.goal_skills or activity.goal_skills
+    thr = activity.mastery_threshold
+    n_mastered = skills_mastered(mastery, goal, thr)
+    fraction = sum(min(1.0, mastery.get(s, (0.0, 0.0))[0] / thr) for s in goal) / max(len(goal), 1)
+    if n_mastered == len(goal):
+        fraction = 1.0
+    return {"skills_mastered": n_mastered, "skills_total": len(goal), "fraction": round(fraction, 4),
+            "items_answered": enrolment.items_answered, "items_correct": enrolment.items_correct,
+            "completed": enrolment.completed_at is not None}
+
+
+def score_of(activity: Activity, enrolment: PracticeEnrolment, mastery: dict[str, tuple[float, float]]
+             ) -> tuple[float, str, dict[str, Any]]:
+    """(score 0..1, English comment, comment parameters) per the activity's scoring mode."""
+    if activity.scoring == SCORING_CORRECT:
+        n, k = enrolment.items_answered, enrolment.items_correct
+        return (k / n if n else 0.0), f"{k} of {n} answers correct", {"code": "correct", "n": k, "total": n}
+    goal = enrolment.goal_skills or activity.goal_skills
+    m = skills_mastered(mastery, goal, activity.mastery_threshold)
+    return (m / len(goal) if goal else 0.0), f"{m} of {len(goal)} skills mastered", {
+        "code": "mastered", "n": m, "total": len(goal)}
+
+
+def mastery_payload(activity: Activity, mastery: dict[str, tuple[float, float]], locale: str | None,
+                    goal: list[str] | None = None) -> list[dict[str, Any]]:
+    goal_set = set(goal or activity.goal_skills)
+    names = activity.skill_names(locale)
+    return [{"skill": s.key, "name": names[s.key], "p": round(mastery.get(s.key, (0.0, 0.0))[0], 4),
+             "uncertainty": round(mastery.get(s.key, (0.0, 0.0))[1], 4),
+             "mastered": mastery.get(s.key, (0.0, 0.0))[0] >= activity.mastery_threshold,
+             "in_goal": s.key in goal_set, "prerequisites": activity.prerequisites.get(s.key, [])}
+            for s in activity.skills]
+
+
+def item_payload(served: ServedItem, item: Item, activity: Activity, locale: str | None) -> dict[str, Any]:
+    variant = answers.Variant.from_dict(served.variant)
+    public = variant.public_dict()
+    choices = None
+    if public["choices"] is not None:
+        choices = [{"key": c["key"], "html": items.localize(c["text"], locale)} for c in public["choices"]]
+    names = activity.skill_names(locale)
+    hints = items.localize(variant.hints, locale) if variant.hints else []
+    return {
+        "id": served.id,
+        "type": variant.item_type,
+        "stem_html": items.localize(variant.stem, locale),
+        "choices": choices,
+        "hints": list(hints or []),
+        "skills": [{"key": k, "name": names.get(k, k)} for k in item.skill_keys],
+        "explanation": served.explanation,
+        "p_correct": served.p_correct,
+        "reason": served.reason,
+    }
+
+
+# --------------------------------------------------------------------------------------------- API
+def _served_for(session: Session, lti_session: Any, served_id: Any) -> tuple[ServedItem, PracticeEnrolment]:
+    try:
+        sid = int(served_id)
+    except (TypeError, ValueError):
+        raise NotFound("unknown item") from None
+    served = session.get(ServedItem, sid)
+    if served is None or served.user_id != lti_session.user_id:
+        raise NotFound("unknown item")
+    enrolment = session.get(PracticeEnrolment, served.enrolment_id)
+    if enrolment is None or enrolment.resource_link_id != lti_session.resource_link_id:
+        raise NotFound("unknown item")
+    return served, enrolment
+
+
+def next_item(session: Session, lti_session: Any, engine: Engine, settings: Any, *, locale: str | None = None,
+              review_id: int | None = None, now: float | None = None) -> dict[str, Any]:
+    """The item to show now (the one on screen when there is one: resume), with progress and mastery; commits."""
+    activity = load_activity(session, lti_session, settings)
+    if review_id is None and lti_session.is_learner:
+        review_id = _launched_review(activity)
+    enrolment = get_enrolment(session, lti_session, activity, review_id)
+    learner = load_learner(session, engine, lti_session.user_id, activity.bank)
+    if enrolment.current_served_id is not None:
+        served = session.get(ServedItem, enrolment.current_served_id)
+        if served is not None and served.answered_at is None:
+            item = session.get(Item, served.item_id)
+            mastery = engine.model.mastery(learner.state, [s.key for s in activity.skills])
+            session.commit()
+            return _next_payload(activity, enrolment, mastery, locale=locale, served=served, item=item, resumed=True)
+    view = bank_view(session, engine, activity.bank)
+    pick, mastery = _pick(session, engine, activity, enrolment, learner=learner, view=view, now=now or time.time())
+    served = _serve(session, engine, lti_session, enrolment, view=view, pick=pick) if pick is not None else None
+    if pick is None and enrolment.completed_at is None and enrolment.items_answered > 0:
+        enrolment.completed_at = utcnow()
+    session.commit()
+    item = view.by_key[pick.item_id] if pick is not None else None
+    return _next_payload(activity, enrolment, mastery, locale=locale, served=served, item=item, resumed=False)
+
+
+def _launched_review(activity: Activity) -> int | None:
+    conf = {**(activity.link.custom or {}), **(activity.link.settings or {})}
+    raw = conf.get("review_assignment")
+    try:
+        return int(raw) if raw not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _next_payload(activity: Activity, enrolment: PracticeEnrolment, mastery: dict[str, tuple[float, float]], *,
+                  locale: str | None, served: ServedItem | None, item: Item | None, resumed: bool
+                  ) -> dict[str, Any]:
+    score, comment, comment_params = score_of(activity, enrolment, mastery)
+    return {
+        "api_version": API_VERSION,
+        "done": served is None,
+        "resumed": resumed,
+        "item": item_payload(served, item, activity, locale) if served is not None and item is not None else None,
+        "progress": progress(activity, enrolment, mastery),
+        "mastery": mastery_payload(activity, mastery, locale, enrolment.goal_skills),
+        "score": {"given": round(score, 4), "maximum": 1.0, "comment": comment, "comment_params": comment_params,
+                  "scoring": activity.scoring},
+        "activity": {"title": activity.link.title, "bank": activity.bank.display_title(locale),
+                     "mastery_threshold": activity.mastery_threshold, "kind": enrolment.kind},
+    }
+
+
+def submit_answer(session: Session, lti_session: Any, engine: Engine, settings: Any, *, served_id: Any,
+                  answer: Any, locale: str | None = None, hints_used: int = 0, now: float | None = None
+                  ) -> dict[str, Any]:
+    """Grade ``answer`` against the served variant; one transaction for attempt, state, score and outbox row;
+    then the next item. Answering an already answered item returns the first answer's result (no new attempt)."""
+    from lti_tool.services import grades
+
+    activity = load_activity(session, lti_session, settings)
+    served, enrolment = _served_for(session, lti_session, served_id)
+    if served.answered_at is not None:
+        return _replay(session, served)
+    variant = answers.Variant.from_dict(served.variant)
+    check = answers.check_answer(variant, answer, locale)
+    if check.feedback_key == "invalid":
+        raise InvalidAnswer(check.message or "invalid answer")
+    item = session.get(Item, served.item_id)
+    if item is None:
+        raise NotFound("unknown item")
+    ts = now or time.time()
+    learner = load_learner(session, engine, lti_session.user_id, activity.bank, for_update=True)
+    skills = tuple(item.skill_keys)
+    eid = engine_item_id(activity.bank.slug, item.key)
+    new_state = engine.model.update(learner.state, Response(str(lti_session.user_id), eid, skills,
+                                                            int(check.correct), ts))
+    keys = [s.key for s in activity.skills]
+    mastery = engine.model.mastery(new_state, keys)
+    record = dict(learner.record)
+    last = dict(record.get("last_practiced", {}))
+    for s in skills:
+        last[s] = ts
+    record["last_practiced"] = last
+    record["recent_items"] = [*record.get("recent_items", []), item.key][-RECENT_KEPT:]
+    record["mastery"] = {k: [round(p, 4), round(u, 4)] for k, (p, u) in mastery.items()}
+    n = learner.n_attempts + 1
+    row = learner.row or LearnerState(user_id=lti_session.user_id, bank_id=activity.bank.id,
+                                      model_fingerprint=engine.fingerprint)
+    row.state, row.n_attempts, row.record = new_state.to_json(), n, record
+    session.add(row)
+
+    enrolment.items_answered += 1
+    enrolment.items_correct += int(check.correct)
+    goal = enrolment.goal_skills or activity.goal_skills
+    enrolment.skills_mastered = skills_mastered(mastery, goal, activity.mastery_threshold)
+    score, comment, comment_params = score_of(activity, enrolment, mastery)
+    enrolment.score = score
+    enrolment.current_served_id = None
+    done = enrolment.skills_mastered == len(goal) and activity.scoring == SCORING_MASTERY
+    if done and enrolment.completed_at is None:
+        enrolment.completed_at = utcnow()
+    served.answered_at = utcnow()
+    served.hints_shown = max(0, min(int(hints_used or 0), 20))
+    feedback = _feedback(variant, check, locale)
+    result = {
+        "api_version": API_VERSION,
+        "item_id": served.id,
+        "correct": bool(check.correct),
+        "normalized": check.normalized,
+        "feedback": feedback,
+        "mastery": mastery_payload(activity, mastery, locale, goal),
+        "progress": progress(activity, enrolment, mastery),
+        "score": {"given": round(score, 4), "maximum": 1.0, "comment": comment, "comment_params": comment_params,
+                  "scoring": activity.scoring},
+    }
+    attempt = Attempt(served_id=served.id, enrolment_id=enrolment.id, user_id=lti_session.user_id,
+                      context_id=activity.context.id, bank_id=activity.bank.id, item_id=item.id,
+                      skill_keys=list(skills), answer=answer, normalized=check.normalized,
+                      correct=bool(check.correct), p_correct=served.p_correct, hints_used=served.hints_shown,
+                      is_test_user=lti_session.is_test_user, engine_model=engine.fingerprint, result=result)
+    session.add(attempt)
+    review = session.get(ReviewAssignment, enrolment.review_assignment_id) if enrolment.review_assignment_id else None
+    try:
+        session.flush()
+        if review is None:
+            grades.record_score(session, resource_link_id=activity.link.id, user_id=lti_session.user_id,
+                                score_given=score, score_maximum=1.0, comment=comment,
+                                activity_progress="Completed" if enrolment.completed_at else "InProgress")
+        session.commit()
+    except IntegrityError:  # a concurrent submission of the same served item won
+        session.rollback()
+        engine.forget_state(lti_session.user_id, activity.bank.id)
+        served = session.get(ServedItem, served.id)
+        return _replay(session, served)
+    engine.remember_state(lti_session.user_id, activity.bank.id, n, new_state)
+    log.info("practice.answer", served_id=served.id, item_id=item.id, correct=bool(check.correct),
+             enrolment_id=enrolment.id)
+    result = dict(result)
+    result["next"] = next_item(session, lti_session, engine, settings, locale=locale,
+                               review_id=enrolment.review_assignment_id, now=ts)
+    return result
+
+
+def _feedback(variant: answers.Variant, check: answers.CheckResult, locale: str | None) -> dict[str, Any]:
+    general = ""
+    if variant.feedback:
+        fb = items.localize(variant.feedback, locale) or {}
+        general = fb.get("correct" if check.correct else "incorrect", "") if isinstance(fb, dict) else ""
+    specific = items.localize(check.specific_feedback, locale) if check.specific_feedback else ""
+    solution = None
+    if not check.correct:
+        try:
+            solution = answers.correct_answer(variant)
+        except Exception:  # an item type without a displayable answer
+            solution = None
+    return {"key": check.feedback_key, "html": general, "specific_html": specific, "correct_answer": solution}
+
+
+def _replay(session: Session, served: ServedItem) -> dict[str, Any]:
+    attempt = session.scalars(select(Attempt).where(Attempt.served_id == served.id)).first()
+    if attempt is None:
+        raise PracticeError("this item is being answered; try again", code="conflict")
+    return {**attempt.result, "duplicate": True}
+
+
+def mastery_overview(session: Session, lti_session: Any, engine: Engine, settings: Any, *,
+                     locale: str | None = None) -> dict[str, Any]:
+    activity = load_activity(session, lti_session, settings)
+    enrolment = get_enrolment(session, lti_session, activity)
+    learner = load_learner(session, engine, lti_session.user_id, activity.bank)
+    mastery = engine.model.mastery(learner.state, [s.key for s in activity.skills])
+    session.commit()
+    return {"api_version": API_VERSION, "mastery": mastery_payload(activity, mastery, locale, enrolment.goal_skills),
+            "progress": progress(activity, enrolment, mastery)}
+
+
+# --------------------------------------------------------------------------------------------- instructor
+def class_mastery(session: Session, lti_session: Any, engine: Engine, settings: Any, *,
+                  locale: str | None = None) -> dict[str, Any]:
+    """Who has mastered what in the caller's activity (learners with an enrolment; test users left out)."""
+    activity = load_activity(session, lti_session, settings)
+    rows = session.execute(
+        select(PracticeEnrolment, User).join(User, User.id == PracticeEnrolment.user_id)
+        .where(PracticeEnrolment.resource_link_id == activity.link.id, PracticeEnrolment.scope == LINK_SCOPE,
+               User.is_test_user.is_(False)).order_by(User.id)
+    ).all()
+    keys = [s.key for s in activity.skills]
+    students = []
+    for enrolment, user in rows:
+        learner = load_learner(session, engine, user.id, activity.bank)
+        mastery = engine.model.mastery(learner.state, keys)
+        students.append({"user_id": user.id, "name": user.display_name, "items_answered": enrolment.items_answered,
+                         "score": round(enrolment.score, 4),
+                         "mastery": {k: round(mastery[k][0], 4) for k in keys},
+                         "weak_skills": weak_skills(mastery, enrolment.goal_skills or activity.goal_skills,
+                                                    threshold=activity.mastery_threshold)})
+    names = activity.skill_names(locale)
+    reviews = session.scalars(select(ReviewAssignment).where(ReviewAssignment.resource_link_id == activity.link.id)
+                              .order_by(ReviewAssignment.id)).all()
+    return {"skills": [{"key": k, "name": names[k]} for k in keys], "students": students,
+            "mastery_threshold": activity.mastery_threshold,
+            "reviews": [{"id": r.id, "title": r.title, "n_students": r.n_students,
+                         "line_item_id": r.line_item_id} for r in reviews]}
+
+
+def create_review_assignment(session: Session, lti_session: Any, engine: Engine, settings: Any, *,
+                             title: str | None = None, skills_per_student: int = 3) -> ReviewAssignment:
+    """A personalized review assignment for the class: a new AGS line item (launchable in Canvas through the
+    submission extension) and, for every learner, an enrolment whose goal is that learner's own weakest skills."""
+    from lti_tool.services import grades
+
+    if not lti_session.is_instructor:
+        raise PracticeError("instructors only", code="forbidden")
+    activity = load_activity(session, lti_session, settings)
+    skills_per_student = max(1, min(int(skills_per_student), len(activity.skills) or 1))
+    n_existing = session.scalar(select(func.count()).select_from(ReviewAssignment)
+                                .where(ReviewAssignment.resource_link_id == activity.link.id)) or 0
+    title = (title or f"{activity.link.title or activity.bank.title}: review {n_existing + 1}")[:255]
+    review = ReviewAssignment(context_id=activity.context.id, resource_link_id=activity.link.id,
+                              bank_id=activity.bank.id, title=title, skills_per_student=skills_per_student,
+                              created_by_user_id=lti_session.user_id)
+    session.add(review)
+    session.flush()
+    launch_url = f"{settings.base_url}/lti/launch"
+    line_item = grades.create_line_item(
+        session, context_id=activity.context.id, label=title, score_maximum=1.0,
+        resource_id=f"review-{review.id}", tag="adaptive-review", resource_link_id=None,
+        canvas_launch_url=launch_url)
+    review.line_item_id = line_item.id
+    keys = [s.key for s in activity.skills]
+    learners = session.execute(
+        select(PracticeEnrolment, User).join(User, User.id == PracticeEnrolment.user_id)
+        .where(PracticeEnrolment.resource_link_id == activity.link.id, PracticeEnrolment.scope == LINK_SCOPE,
+               User.is_test_user.is_(False))
+    ).all()
+    n = 0
+    for enrolment, user in learners:
+        learner = load_learner(session, engine, user.id, activity.bank)
+        mastery = engine.model.mastery(learner.state, keys)
+        weak = weak_skills(mastery, enrolment.goal_skills or activity.goal_skills, limit=skills_per_student,
+                           threshold=activity.mastery_threshold)
+        if not weak:  # everything mastered: review the least secure skills anyway
+            weak = [k for _, k in sorted((mastery[k][0], k) for k in keys)][:skills_per_student]
+        session.add(PracticeEnrolment(resource_link_id=activity.link.id, user_id=user.id,
+                                      scope=review_scope(review.id), kind=REVIEW, review_assignment_id=review.id,
+                                      bank_id=activity.bank.id, goal_skills=weak))
+        n += 1
+    review.n_students = n
+    session.commit()
+    log.info("practice.review_created", review_id=review.id, students=n, line_item_id=line_item.id)
+    return review
+
+
+def my_reviews(session: Session, lti_session: Any) -> list[dict[str, Any]]:
+    rows = session.execute(
+        select(PracticeEnrolment, ReviewAssignment)
+        .join(ReviewAssignment, ReviewAssignment.id == PracticeEnrolment.review_assignment_id)
+        .where(PracticeEnrolment.user_id == lti_session.user_id,
+               PracticeEnrolment.resource_link_id == lti_session.resource_link_id)
+        .order_by(ReviewAssignment.id)
+    ).all()
+    return [{"id": r.id, "title": r.title, "skills": e.goal_skills, "items_answered": e.items_answered,
+             "completed": e.completed_at is not None} for e, r in rows]
