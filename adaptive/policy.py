@@ -60,6 +60,7 @@ class PolicyConfig:
     max_exposure_rate: float = 0.25  # an item's share of its skill's servings above which it is held back
     randomesque: int = 3  # pick at random among the best k items
     max_items_per_skill: int | None = 40  # set a skill aside after this many items without mastery
+    stop_when_stuck: bool = False  # stop (None) when every unmastered skill was set aside, instead of going on
 
     def __post_init__(self) -> None:
         lo, hi = self.band
@@ -80,7 +81,8 @@ class PolicyConfig:
         for k, v in values.items():
             if k not in types or v is None or k == "band":
                 continue
-            kw[k] = int(v) if "int" in str(types[k]) else float(v)
+            t = str(types[k])
+            kw[k] = (str(v).lower() in ("1", "true", "yes")) if t == "bool" else int(v) if "int" in t else float(v)
         band = values.get("band")
         if isinstance(band, str):
             lo, hi = band.split("-")
@@ -228,7 +230,7 @@ def due_reviews(skills: Iterable[str], learner: LearnerView, now: float, config:
 
 
 def ready_skills(skills: Sequence[str], learner: LearnerView, prerequisites: Mapping[str, Sequence[str]],
-                 in_scope: set[str], config: PolicyConfig, done: set[str] | None = None) -> list[str]:
+                 in_scope: set[str], config: PolicyConfig, *, done: set[str] | None = None) -> list[str]:
     """Unmastered skills whose in-scope prerequisites are all mastered (or in ``done``), weakest first."""
     thr = config.mastery_threshold
     done = done or set()
@@ -330,6 +332,9 @@ def choose(
     capped = {s for s in scope_list if cap is not None and learner.served(s) >= cap}
     ready = ready_skills(scope_list, learner, prerequisites, scope, config, done=capped)
     fresh = [s for s in ready if s not in capped]
+    if not fresh and config.stop_when_stuck and all(
+            s in capped for s in scope_list if learner.p(s) < config.mastery_threshold):
+        return None
     candidates = fresh or ready
     if candidates:
         s = candidates[0]

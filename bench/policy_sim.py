@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-items", type=int, default=320)
     ap.add_argument("--thresholds", default="0.85,0.9,0.95", help="mastery thresholds of our policy")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--cap", type=int, default=20, help="items per skill before our policy sets it aside")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args(argv)
 
@@ -84,8 +85,10 @@ def main(argv: list[str] | None = None) -> int:
         t1 = time.time()
         model = get_model_class("pfa")().fit(history_log(pop, curriculum, n_students=300, seed=args.seed + 1000))
         rows = []
-        adaptive = [run_policy(AdaptivePolicy(model, PolicyConfig(mastery_threshold=thr), name=f"adaptive@{thr}"),
-                               pop, curriculum, **kw) for thr in thresholds]
+        configs = [PolicyConfig(mastery_threshold=thr, max_items_per_skill=args.cap, stop_when_stuck=True)
+                   for thr in thresholds]
+        adaptive = [run_policy(AdaptivePolicy(model, cfg, name=f"adaptive@{cfg.mastery_threshold}"), pop, curriculum,
+                               **kw) for cfg in configs]
         fixed = [run_policy(FixedOrder(k), pop, curriculum, **kw) for k in FIXED_LENGTHS]
         budget = round(adaptive[len(adaptive) // 2].items_mean)
         others = [run_policy(RandomOrder(budget), pop, curriculum, **kw),

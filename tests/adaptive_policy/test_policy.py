@@ -230,3 +230,11 @@ def test_wheel_spinning_prerequisite_unlocks_its_dependents():
     assert pick.skill == "b"
     pick = choose(items, [0.7] * 6, learner, prerequisites={"b": ["a"]}, config=PolicyConfig(max_items_per_skill=50))
     assert pick.skill == "a"
+
+
+def test_stop_when_stuck():
+    items = bank({"a": 3, "b": 3})
+    learner = LearnerView(mastery={"a": (0.5, 0.1), "b": (0.97, 0.0)}, counts={"a": [20, 25]})
+    assert choose(items, [0.7] * 6, learner, config=PolicyConfig(max_items_per_skill=40)).skill == "a"
+    assert choose(items, [0.7] * 6, learner, config=PolicyConfig(max_items_per_skill=40, stop_when_stuck=True)) is None
+    assert PolicyConfig.from_dict({"stop_when_stuck": "true"}).stop_when_stuck is True

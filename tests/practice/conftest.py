@@ -29,7 +29,7 @@ def bank(db):
 
 
 @pytest.fixture
-def activity(platform, bank):
+def activity(platform, bank):  # noqa: F811
     """The demo course's link is an adaptive activity on the sample bank (as deep linking would set it)."""
     platform.course.links[LINK] = {"title": "Fractions practice", "custom": {
         "item_bank": bank["slug"], "mastery_threshold": "0.8", "goal_skills": "0", "scoring": "mastery"}}
@@ -53,7 +53,7 @@ class Api:
 
 
 @pytest.fixture
-def student_api(platform, activity, tool_server):
+def student_api(platform, activity, tool_server):  # noqa: F811
     def make(sub: str = "student-1", role: str = "student", **claims) -> Api:
         result = platform.launch(role, **({"sub": sub} if role == "student" else {}), **claims)
         assert result.status == 200, result.html[:500]
