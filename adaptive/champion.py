@@ -74,7 +74,11 @@ def train_and_select(
     **train_options: Any,
 ) -> dict[str, Any]:
     """Split students into train / held-out, train every candidate on the train part, score them on the held-out
-    students, save them under ``registry/<name>/`` and record the champion in ``registry/champion.json``."""
+    students, save them under ``registry/<name>/`` and record the champion in ``registry/champion.json``.
+
+    The saved models are exactly the ones compared (trained on the train part), so the recorded held-out metrics
+    are those of the model that serves. Sequence models hold out a further 10 % of the train part for early
+    stopping. With thin data only the baseline is trained, on everything."""
     registry = Path(registry)
     registry.mkdir(parents=True, exist_ok=True)
     names = list(dict.fromkeys([baseline, *model_names]))

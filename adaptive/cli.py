@@ -111,7 +111,7 @@ def train_cmd(  # noqa: PLR0917 - click passes options as arguments
     if model_name != "pfa":
         options.update(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, max_len=max_len)
     model.fit(train_log, valid=valid_log, **options)
-    if valid_log is not None:
+    if valid_log is not None and "valid" not in model.metrics:
         model.metrics["valid"] = _public(evaluate_model(model, valid_log))
     if rank == 0:
         model.save(out)

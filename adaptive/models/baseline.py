@@ -132,7 +132,7 @@ class PFAModel(KTModel):
 
     # training ---------------------------------------------------------------------------------------------------
     def fit(self, log: ResponseLog, valid: ResponseLog | None = None, **options: Any) -> PFAModel:
-        """MAP fit by full-batch L-BFGS (deterministic; ``max_iter`` may be given as an option)."""
+        """MAP fit by full-batch L-BFGS (no randomness; ``max_iter`` may be given as an option)."""
         from adaptive.evaluate import evaluate_model
 
         if len(log) == 0:

@@ -70,3 +70,21 @@ def test_unknown_config_option():
         get_model_class("akt")(nope=1)
     with pytest.raises(ValueError, match="unknown model"):
         get_model_class("bkt9")
+
+
+def test_no_answer_leaks_into_its_own_prediction(trained, sim):
+    """Flipping the answer of event t changes nothing at or before t, and the predictions after it."""
+    import dataclasses
+
+    from adaptive.data import ResponseLog
+    from adaptive.models.baseline import PFAModel
+
+    model, test = trained
+    seq = test.sequences()[3][:30]
+    flipped = list(seq)
+    flipped[10] = dataclasses.replace(seq[10], correct=1 - seq[10].correct)
+    for m in (model, PFAModel().fit(sim[2])):
+        _, p = m.predict_log(ResponseLog({"a": seq}))
+        _, q = m.predict_log(ResponseLog({"a": flipped}))
+        assert np.allclose(p[:11], q[:11], atol=1e-6)
+        assert not np.allclose(p[11:], q[11:], atol=1e-6)
