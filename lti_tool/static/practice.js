@@ -1,0 +1,227 @@
+/* The practice page: one item at a time through the JSON API (docs/api.md), with the session token (app.js).
+ *
+ * Accessibility: the question is a fieldset with a legend (choices) or a labelled input; after "Check answer"
+ * the feedback gets focus and is announced (aria-live); "Next question" moves focus to the new question.
+ * Hints are revealed one at a time and announced. Progress is a labelled progressbar; mastery is a table.
+ * No inline script or handlers (CSP-friendly). Texts come translated from the server (#practice-strings).
+ */
+(function () {
+  "use strict";
+  var root = document.getElementById("practice");
+  if (!root || !window.adaptiveLti) return;
+  var S = JSON.parse(document.getElementById("practice-strings").textContent);
+  var $ = function (id) { return document.getElementById(id); };
+  var form = $("item-form"), body = $("item-body"), status = $("status"), feedback = $("feedback");
+  var hintsList = $("hints"), hintBtn = $("hint-btn"), checkBtn = $("check-btn"), nextBtn = $("next-btn");
+  var current = null, hintsShown = 0, pendingNext = null;
+
+  function fmt(s, vals) {
+    return String(s).replace(/\{(\w+)\}/g, function (_, k) { return vals[k] === undefined ? "" : vals[k]; });
+  }
+  function renderMath(el) {
+    if (window.AdaptiveItems && window.AdaptiveItems.renderMath) window.AdaptiveItems.renderMath(el);
+  }
+  function el(tag, attrs, html) {
+    var e = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, attrs[k]); });
+    if (html !== undefined) e.innerHTML = html;  // item HTML is sanitised by the server on import
+    return e;
+  }
+
+  function showProgress(p, score) {
+    if (!p) return;
+    var pct = Math.round(100 * (p.fraction || 0));
+    var text = fmt(S.progress, { n: p.skills_mastered, total: p.skills_total });
+    var bar = $("progress");
+    bar.setAttribute("aria-valuenow", String(pct));
+    bar.setAttribute("aria-valuetext", pct + "% · " + text);
+    $("progress-fill").style.width = pct + "%";
+    $("progress-text").textContent = text;
+    $("answered-text").textContent = "(" + fmt(S.answered, { n: p.items_answered }) + ")";
+    if (score) $("score-text").textContent = fmt(S.score, { score: Math.round(100 * score.given) });
+  }
+
+  function showMastery(rows) {
+    if (!rows) return;
+    var tbody = $("mastery-table").querySelector("tbody");
+    tbody.textContent = "";
+    rows.forEach(function (m) {
+      var pct = Math.round(100 * m.p);
+      var tr = document.createElement("tr");
+      if (!m.in_goal) tr.className = "not-in-goal";
+      var th = el("th", { scope: "row" });
+      th.textContent = m.name;
+      var td = document.createElement("td");
+      var meter = el("span", { "class": "meter", "aria-hidden": "true" });
+      var fill = el("span", { "class": "meter-fill" + (m.mastered ? " mastered" : "") });
+      fill.style.width = pct + "%";
+      meter.appendChild(fill);
+      var num = el("span", { "class": "pct" });
+      num.textContent = pct + "%";
+      td.appendChild(meter);
+      td.appendChild(num);
+      var st = document.createElement("td");
+      st.textContent = m.mastered ? S.mastered : (m.in_goal ? S.in_progress : S.not_in_goal);
+      tr.appendChild(th); tr.appendChild(td); tr.appendChild(st);
+      tbody.appendChild(tr);
+    });
+  }
+
+  function renderItem(item) {
+    current = item;
+    hintsShown = 0;
+    body.textContent = "";
+    hintsList.textContent = "";
+    feedback.hidden = true;
+    feedback.textContent = "";
+    nextBtn.hidden = true;
+    var why = $("why");
+    why.textContent = item.explanation && item.explanation.text ? S.why + " " + item.explanation.text : "";
+    var stemId = "stem-" + item.id;
+    if (item.choices) {
+      var multi = item.type === "mc_multi";
+      var fs = el("fieldset", { "class": "choices" });
+      var legend = el("legend", { id: stemId, "class": "stem item-content", tabindex: "-1" }, item.stem_html);
+      fs.appendChild(legend);
+      var instr = el("p", { "class": "muted instr" });
+      instr.textContent = multi ? S.choose_many : S.choose_one;
+      fs.appendChild(instr);
+      item.choices.forEach(function (c, i) {
+        var id = "choice-" + item.id + "-" + i;
+        var wrap = el("div", { "class": "choice" });
+        var input = el("input", { type: multi ? "checkbox" : "radio", name: "answer", id: id, value: c.key });
+        var label = el("label", { "for": id, "class": "item-content" }, c.html);
+        wrap.appendChild(input); wrap.appendChild(label);
+        fs.appendChild(wrap);
+      });
+      body.appendChild(fs);
+    } else {
+      body.appendChild(el("div", { id: stemId, "class": "stem item-content", tabindex: "-1" }, item.stem_html));
+      var lab = el("label", { "for": "answer-input", "class": "answer-label" });
+      lab.textContent = S.your_answer;
+      var inp = el("input", { id: "answer-input", name: "answer", type: "text", autocomplete: "off",
+        inputmode: item.type === "numeric" ? "decimal" : "text", "aria-describedby": stemId });
+      body.appendChild(lab);
+      body.appendChild(inp);
+    }
+    hintBtn.hidden = !(item.hints && item.hints.length);
+    hintBtn.disabled = false;
+    hintBtn.textContent = S.hint;
+    checkBtn.disabled = false;
+    form.hidden = false;
+    status.textContent = "";
+    renderMath(form);
+  }
+
+  function answerValue() {
+    if (current.choices) {
+      var checked = Array.prototype.slice.call(form.querySelectorAll("input[name=answer]:checked"))
+        .map(function (i) { return i.value; });
+      return current.type === "mc_multi" ? checked : (checked[0] || "");
+    }
+    return $("answer-input").value;
+  }
+
+  function show(payload, focusItem) {
+    showProgress(payload.progress, payload.score);
+    showMastery(payload.mastery);
+    if (payload.done || !payload.item) {
+      form.hidden = true;
+      nextBtn.hidden = true;
+      status.textContent = "";
+      var done = $("done");
+      done.hidden = false;
+      done.focus();
+      return;
+    }
+    renderItem(payload.item);
+    if (payload.resumed) status.textContent = S.resumed;
+    if (focusItem) {
+      var stem = form.querySelector(".stem");
+      if (stem) stem.focus();
+    }
+  }
+
+  function fail(err) {
+    checkBtn.disabled = false;
+    status.textContent = fmt(S.error, { message: err.message });
+  }
+
+  function load(focusItem) {
+    status.textContent = S.loading;
+    window.adaptiveLti.fetch(root.getAttribute("data-next")).then(function (p) { show(p, focusItem); }, fail);
+  }
+
+  form.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    if (!current || checkBtn.disabled) return;
+    checkBtn.disabled = true;
+    status.textContent = S.checking;
+    window.adaptiveLti.fetch(root.getAttribute("data-answer"), {
+      method: "POST", json: { item_id: current.id, answer: answerValue(), hints_used: hintsShown }
+    }).then(function (res) {
+      status.textContent = "";
+      feedback.textContent = "";
+      feedback.className = "feedback item-content " + (res.correct ? "is-correct" : "is-incorrect");
+      var head = el("p", { "class": "verdict" });
+      head.textContent = res.correct ? S.correct : S.incorrect;
+      feedback.appendChild(head);
+      var fb = res.feedback || {};
+      if (fb.specific_html) feedback.appendChild(el("div", {}, fb.specific_html));
+      if (fb.html) feedback.appendChild(el("div", {}, fb.html));
+      if (!res.correct && fb.correct_answer !== null && fb.correct_answer !== undefined) {
+        var ans = Array.isArray(fb.correct_answer) ? fb.correct_answer.join(", ") : String(fb.correct_answer);
+        var p = el("p", {});
+        p.textContent = fmt(S.correct_answer, { answer: ans });
+        feedback.appendChild(p);
+      }
+      feedback.hidden = false;
+      Array.prototype.forEach.call(form.querySelectorAll("input"), function (i) { i.disabled = true; });
+      hintBtn.hidden = true;
+      checkBtn.disabled = true;
+      showProgress(res.progress, res.score);
+      showMastery(res.mastery);
+      pendingNext = res.next || null;
+      nextBtn.hidden = false;
+      renderMath(feedback);
+      feedback.focus();
+    }, function (err) {
+      if (err.status === 422) {  // not an answer (empty, not a number): nothing was recorded
+        checkBtn.disabled = false;
+        status.textContent = err.message;
+        var first = form.querySelector("input:not([disabled])");
+        if (first) first.focus();
+        return;
+      }
+      fail(err);
+    });
+  });
+
+  hintBtn.addEventListener("click", function () {
+    if (!current || !current.hints || hintsShown >= current.hints.length) return;
+    var li = el("li", {}, "");
+    var label = el("strong", {});
+    label.textContent = fmt(S.hint_n, { n: hintsShown + 1 }) + ": ";
+    li.appendChild(label);
+    li.appendChild(el("span", {}, current.hints[hintsShown]));
+    hintsList.appendChild(li);
+    hintsShown += 1;
+    renderMath(li);
+    if (hintsShown >= current.hints.length) {
+      hintBtn.disabled = true;
+      hintBtn.textContent = S.no_more_hints;
+    }
+  });
+
+  nextBtn.addEventListener("click", function () {
+    if (pendingNext) {
+      var p = pendingNext;
+      pendingNext = null;
+      show(p, true);
+    } else {
+      load(true);
+    }
+  });
+
+  load(false);
+})();
