@@ -67,6 +67,21 @@
     });
   }
 
+  // A spoken form of a choice for its input's accessible name: maths rendered by KaTeX is read from MathML by
+  // screen readers, but not every accessibility tree exposes it as a label's name.
+  function plainText(html) {
+    var div = document.createElement("div");
+    div.innerHTML = html;
+    var text = div.textContent || "";
+    return text
+      .replace(/\\d?frac\{([^{}]*)\}\{([^{}]*)\}/g, "$1/$2")
+      .replace(/\\times/g, "×").replace(/\\div/g, "÷").replace(/\\cdot/g, "·")
+      .replace(/\\(left|right|,|;|!|quad)/g, " ")
+      .replace(/\\[()[\]]/g, "").replace(/\$\$/g, "")
+      .replace(/\\([a-zA-Z]+)/g, "$1").replace(/[{}]/g, "")
+      .replace(/\s+/g, " ").trim();
+  }
+
   function renderItem(item) {
     current = item;
     hintsShown = 0;
@@ -89,7 +104,8 @@
       item.choices.forEach(function (c, i) {
         var id = "choice-" + item.id + "-" + i;
         var wrap = el("div", { "class": "choice" });
-        var input = el("input", { type: multi ? "checkbox" : "radio", name: "answer", id: id, value: c.key });
+        var input = el("input", { type: multi ? "checkbox" : "radio", name: "answer", id: id, value: c.key,
+          "aria-label": plainText(c.html) || c.key });
         var label = el("label", { "for": id, "class": "item-content" }, c.html);
         wrap.appendChild(input); wrap.appendChild(label);
         fs.appendChild(wrap);
