@@ -1,0 +1,17 @@
+/* Instructor mastery panel: the "generate personalized review assignment" button (Bearer token via app.js). */
+(function () {
+  "use strict";
+  var panel = document.getElementById("mastery-panel");
+  var form = document.getElementById("review-form");
+  if (!panel || !form || !window.adaptiveLti) return;
+  var status = document.getElementById("review-status");
+  form.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var n = parseInt(document.getElementById("review-skills").value, 10) || 3;
+    status.textContent = "…";
+    window.adaptiveLti.fetch(panel.getAttribute("data-reviews-url"), { method: "POST", json: { skills_per_student: n } })
+      .then(function (res) {
+        status.textContent = res.review.title + " (" + res.review.n_students + ")";
+      }, function (err) { status.textContent = err.message; });
+  });
+})();
