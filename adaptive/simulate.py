@@ -291,7 +291,9 @@ def fit_afm(sequences: Sequence[tuple[float, Sequence[int]]], iters: int = 25, r
     fixed term (Newton), one skill. Only each student's first ``first`` answers are used, from students with at
     least that many: skill-builder logs stop a student after a streak of successes, so later opportunities are
     left to the weaker students and would flatten the slope."""
-    x_list, y_list, o_list = [], [], []
+    x_list: list[int] = []
+    y_list: list[int] = []
+    o_list: list[float] = []
     for offset, full in sequences:
         if len(full) < first:
             continue
@@ -299,9 +301,9 @@ def fit_afm(sequences: Sequence[tuple[float, Sequence[int]]], iters: int = 25, r
         x_list.extend(range(len(ys)))
         y_list.extend(ys)
         o_list.extend([offset] * len(ys))
-    x = np.asarray(x_list, float)
-    y = np.asarray(y_list, float)
-    off = np.asarray(o_list, float)
+    x = np.asarray(x_list, dtype=np.float64)
+    y = np.asarray(y_list, dtype=np.float64)
+    off = np.asarray(o_list, dtype=np.float64)
     feats = np.stack([np.ones_like(x), x], 1)
     w = np.zeros(2)
     reg = np.diag([1e-6, ridge])
@@ -358,7 +360,7 @@ class FixedOrder(SimPolicy):
 
     def start(self, curriculum: Curriculum, rng: random.Random) -> None:
         super().start(curriculum, rng)
-        seq = []
+        seq: list[str] = []
         for s in curriculum.skills:
             its = curriculum.items_of(s)
             seq.extend(its[j % len(its)].item_id for j in range(self.per_skill))

@@ -479,6 +479,7 @@ def submit_answer(session: Session, lti_session: Any, engine: Engine, settings: 
                       is_test_user=lti_session.is_test_user, engine_model=engine.fingerprint, result=result)
     session.add(attempt)
     review = session.get(ReviewAssignment, enrolment.review_assignment_id) if enrolment.review_assignment_id else None
+    served_pk = served.id
     try:
         session.flush()
         if review is None:
@@ -489,8 +490,10 @@ def submit_answer(session: Session, lti_session: Any, engine: Engine, settings: 
     except IntegrityError:  # a concurrent submission of the same served item won
         session.rollback()
         engine.forget_state(lti_session.user_id, activity.bank.id)
-        served = session.get(ServedItem, served.id)
-        return _replay(session, served)
+        again = session.get(ServedItem, served_pk)
+        if again is None:
+            raise NotFound("unknown item") from None
+        return _replay(session, again)
     engine.remember_state(lti_session.user_id, activity.bank.id, n, new_state)
     log.info("practice.answer", served_id=served.id, item_id=item.id, correct=bool(check.correct),
              enrolment_id=enrolment.id)

@@ -42,8 +42,8 @@ def explanation_text(explanation: dict[str, Any] | None, names: dict[str, str]) 
     if not explanation or explanation.get("code") not in EXPLANATIONS:
         return ""
     params = dict(explanation.get("params") or {})
-    key = params.get("skill_key")
-    params["skill"] = names.get(key, params.get("skill", key or ""))
+    key = str(params.get("skill_key") or "")
+    params["skill"] = names.get(key, params.get("skill", key))
     unlocks = params.get("unlocks_keys") or []
     if unlocks:
         first = names.get(unlocks[0], unlocks[0])
