@@ -1,7 +1,7 @@
 """practice: enrolments, served items, attempts, learner states, review assignments
 
 Revision ID: 0004
-Revises: 0001
+Revises: 0003
 Create Date: 2026-11-29 18:52:27.680240
 """
 
@@ -10,9 +10,9 @@ import sqlalchemy as sa
 
 
 revision = '0004'
-down_revision = '0001'
+down_revision = '0003'
 branch_labels = None
-depends_on = '0003'  # items and item_banks (the items branch)
+depends_on = None
 
 
 def upgrade() -> None:
