@@ -392,6 +392,8 @@ def _register_subcommands() -> None:
     main.add_command(dev)
     from lti_tool.jobs.cli import worker
     main.add_command(worker)
+    from adaptive.cli import kt
+    main.add_command(kt)
 
 
 _register_subcommands()

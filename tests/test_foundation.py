@@ -144,3 +144,10 @@ def test_every_migration_downgrades_and_upgrades_again(database_url, db):
     assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
     migrate.upgrade(database_url)
     migrate.check(database_url)
+
+
+def test_cli_help_lists_every_command(tmp_path):
+    res = CliRunner().invoke(main, ["--help"])
+    assert res.exit_code == 0
+    for command in ("db", "platform", "keys", "serve", "doctor", "worker", "items", "kt", "dev"):
+        assert f"  {command} " in res.output, command
