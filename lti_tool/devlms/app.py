@@ -54,10 +54,15 @@ def _course_blueprint() -> Blueprint:
         link = request.args.get("link") or None
         if link is not None and link not in platform.course.links:
             abort(404)
-        return redirect(platform.launch_url_for_browser(role, message_type, link))
+        locale = request.args.get("locale", "en")
+        if locale not in LOCALES:
+            abort(400)
+        return redirect(platform.launch_url_for_browser(role, message_type, link, locale=locale))
 
     return bp
 
+
+LOCALES = ("en", "zh-CN")  # what the simulator's buttons send as launch_presentation.locale
 
 COURSE_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{{ course.title }} · LMS simulator</title>
@@ -76,6 +81,7 @@ COURSE_PAGE = """<!doctype html>
 {% for link_id, link in course.links.items() %}
 <h2>{{ link.title }}</h2>
 <a target="tool" href="/launch?role=student&link={{ link_id }}">Launch as student</a>
+<a lang="zh-CN" target="tool" href="/launch?role=student&link={{ link_id }}&locale=zh-CN">Launch as student (中文)</a>
 <a class="instr" target="tool" href="/launch?role=instructor&link={{ link_id }}">Launch as instructor</a>
 {% endfor %}
 <h2>Add an activity</h2>

@@ -130,6 +130,7 @@ class LaunchSpec:
     kid: str | None = None
     storage_target: str | None = None
     deep_link_settings: dict[str, Any] = field(default_factory=dict)
+    locale: str = "en"  # sent as launch_presentation.locale and as the OIDC ``locale`` claim
 
 
 @dataclass
@@ -323,6 +324,7 @@ class Platform:
         launch.set_launch_context_claim(course.id, ["http://purl.imsglobal.org/vocab/lis/v2/course#CourseOffering"],
                                         course.title, course.label)
         launch.set_launch_presentation_claim("iframe", self.url + "/course")
+        launch.lti_claim_launch_presentation[c.LAUNCH_PRESENTATION]["locale"] = spec.locale
         launch.set_nrps(self.memberships_url(course.id))
         if spec.message_type == c.DEEP_LINKING_REQUEST:
             launch.set_ags(self.lineitems_url(course.id), None)
@@ -343,7 +345,7 @@ class Platform:
             claims["family_name"] = member.family_name
         claims[c.TOOL_PLATFORM] = {"guid": "devlms", "name": self.name, "product_family_code": "devlms"}
         now = int(time.time())
-        claims.update({"nonce": nonce, "iat": now, "exp": now + 60, "locale": "en"})
+        claims.update({"nonce": nonce, "iat": now, "exp": now + 60, "locale": spec.locale})
         for key, value in spec.claims.items():
             if value is REMOVE:
                 claims.pop(key, None)
@@ -476,16 +478,18 @@ class Platform:
 
     def launch(self, role: str = STUDENT, *, http: requests.Session | None = None,
                message_type: str = c.RESOURCE_LINK_REQUEST, claims: dict[str, Any] | None = None,
-               login_method: str = "GET", storage_target: str | None = None, **claim_overrides: Any) -> LaunchResult:
+               login_method: str = "GET", storage_target: str | None = None, locale: str = "en",
+               **claim_overrides: Any) -> LaunchResult:
         """A full launch like a browser: login -> platform auth (real HTTP) -> id_token POST to the tool.
 
+        ``locale`` goes into ``launch_presentation.locale`` and the ``locale`` claim (``"zh-CN"``: Chinese pages).
         ``claims`` (and simple ``claim_overrides`` such as ``sub=``, ``name=``) replace claims; REMOVE deletes.
         """
         own = http is None
         http = http or requests.Session()
         try:
             spec = LaunchSpec(role=role, message_type=message_type, claims={**(claims or {}), **claim_overrides},
-                              storage_target=storage_target)
+                              storage_target=storage_target, locale=locale)
             hint = self.new_spec(spec)
             params = self.login_params(hint)
             if storage_target:
@@ -511,9 +515,10 @@ class Platform:
                 http.close()
 
     def launch_url_for_browser(self, role: str, message_type: str = c.RESOURCE_LINK_REQUEST,
-                               resource_link_id: str | None = None) -> str:
+                               resource_link_id: str | None = None, locale: str = "en") -> str:
         """A tool login URL a browser can follow (the simulator's launch buttons)."""
-        hint = self.new_spec(LaunchSpec(role=role, message_type=message_type, resource_link_id=resource_link_id))
+        hint = self.new_spec(LaunchSpec(role=role, message_type=message_type, resource_link_id=resource_link_id,
+                                        locale=locale))
         return self.tool_url + "/lti/login?" + urlencode(self.login_params(hint))
 
 

@@ -200,6 +200,16 @@ def _check_lti_claims(claims: dict[str, Any]) -> str:
     return str(message_type)
 
 
+def launch_locale(claims: Mapping[str, Any]) -> str | None:
+    """The page language the platform asks for: ``launch_presentation.locale`` (LTI Core 1.3),
+    else the OpenID Connect ``locale`` claim (a user profile setting, which Moodle and Canvas also send)."""
+    presentation = claims.get(c.LAUNCH_PRESENTATION)
+    for value in (presentation.get("locale") if isinstance(presentation, dict) else None, claims.get("locale")):
+        if isinstance(value, str) and value.strip():
+            return value.strip()[:32]
+    return None
+
+
 def validate_launch(
     session: Session,
     settings: Settings,
@@ -315,8 +325,7 @@ def validate_launch(
         context_id=rows.context.id if rows.context else None, message_type=message_type, claims=claims,
         expires_at=now + dt.timedelta(seconds=settings.session_token_ttl_seconds),
     ))
-    presentation = claims.get(c.LAUNCH_PRESENTATION)
-    locale = claims.get("locale") or (presentation.get("locale") if isinstance(presentation, dict) else None)
+    locale = launch_locale(claims)
     lti_session = LtiSession(
         launch_id=launch_id,
         registration_id=reg.id,
@@ -328,7 +337,7 @@ def validate_launch(
         is_instructor=role_info.is_instructor,
         is_learner=role_info.is_learner,
         is_test_user=role_info.is_test_user,
-        locale=str(locale)[:32] if locale else None,
+        locale=locale,
         message_type=message_type,
     )
     token = issue_token(lti_session, secret=settings.secret(), ttl_seconds=settings.session_token_ttl_seconds)

@@ -16,6 +16,7 @@ from lti_tool import migrate
 from lti_tool.cli import main
 from lti_tool.devlms.app import create_devlms_app
 from lti_tool.devlms.platform import Platform, parse_html, session_token_of
+from lti_tool.lti.session import verify_token
 
 from ..conftest import TEST_SECRET
 
@@ -38,6 +39,10 @@ def test_simulator_course_page_buttons_launch_the_tool(tool_server, db, rsa_keys
         assert student.status_code == 200
         assert "Ada Lovelace" in student.text
         assert session_token_of(student.text)
+        chinese = _follow_button(http, lms_url, page, "Launch as student (中文)")
+        assert chinese.status_code == 200
+        assert verify_token(session_token_of(chinese.text), secret=TEST_SECRET).locale == "zh-CN"
+        assert "检查答案" in chinese.text
         teacher = _follow_button(http, lms_url, page, "Launch as instructor")
         assert "instructor-home" in teacher.text
         picker = _follow_button(http, lms_url, page, "Deep link as instructor")
