@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 export ADAPTIVE_LTI_INSTANCE_PATH ?= $(CURDIR)/instance
 
-.PHONY: run test install install-dev lint typecheck migrate clean bench
+.PHONY: run test install install-dev lint typecheck migrate clean bench translations
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,13 @@ test: install-dev
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+
+# After editing texts: extract, merge into the catalogs, translate the new entries in the .po, run it again.
+translations: install
+	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext -o lti_tool/translations/messages.pot --no-location \
+		--sort-output lti_tool
+	$(BIN)/pybabel update --no-wrap --no-fuzzy-matching -i lti_tool/translations/messages.pot -d lti_tool/translations
+	$(BIN)/pybabel compile -d lti_tool/translations
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache .mypy_cache

@@ -42,6 +42,14 @@ def html_lang(locale: str | None) -> str:
     return "zh-Hans" if to_babel_locale(locale) == "zh_Hans_CN" else "en"
 
 
+def page_lang() -> str:
+    """The ``<html lang>`` of the page being rendered: the language Flask-Babel translates it into."""
+    from flask_babel import get_locale as babel_locale
+
+    return "zh-Hans" if str(babel_locale() or "") == "zh_Hans_CN" else "en"
+
+
 def init_app(app: Flask) -> None:
     Babel(app, locale_selector=get_locale, default_translation_directories="translations")
     app.jinja_env.globals["html_lang"] = html_lang
+    app.jinja_env.globals["page_lang"] = page_lang

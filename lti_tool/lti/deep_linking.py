@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from flask import Response, make_response, render_template
+from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from lti_tool.lti import claims as c
@@ -22,7 +23,7 @@ from lti_tool.lti.session import LtiSession
 from lti_tool.models import LaunchRecord, Registration
 from lti_tool.services import keys
 from lti_tool.settings import Settings
-from lti_tool.views.common import render_launched_page
+from lti_tool.views.common import render_launched_page, use_launch_locale
 
 RESPONSE_TTL_SECONDS = 300
 
@@ -79,17 +80,19 @@ def register_activity_provider(fn: ActivityProvider) -> ActivityProvider:
 
 
 def builtin_adaptive_practice(session: Session, lti_session: LtiSession) -> list[Activity]:
-    """Always available, so deep linking works before any item bank exists."""
+    """Always available, so deep linking works before any item bank exists (texts in the instructor's language)."""
     return [
         Activity(
             key="adaptive-practice",
-            title="Adaptive practice",
-            description="Questions chosen for each student from what they already master.",
+            title=_("Adaptive practice"),
+            description=_("Questions chosen for each student from what they already master."),
             custom={"activity": "adaptive-practice"},
             settings_schema=[
-                SettingField("goal", "Goal", "choice",
-                             (("mastery", "Reach mastery"), ("practice", "Fixed number of questions")), "mastery"),
-                SettingField("questions", "Questions (for a fixed number)", "number", default="10", min=1, max=200),
+                SettingField("goal", _("Goal"), "choice",
+                             (("mastery", _("Reach mastery")), ("practice", _("Fixed number of questions"))),
+                             "mastery"),
+                SettingField("questions", _("Questions (for a fixed number)"), "number", default="10", min=1,
+                             max=200),
             ],
         )
     ]
@@ -121,6 +124,7 @@ def dl_settings(session: Session, lti_session: LtiSession) -> tuple[LaunchRecord
 
 
 def render_picker(session: Session, lti_session: LtiSession) -> Response:
+    use_launch_locale(lti_session)  # the providers' texts too
     _, settings = dl_settings(session, lti_session)
     accept_types = settings.get("accept_types") or []
     return render_launched_page(

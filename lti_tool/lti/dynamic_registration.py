@@ -14,7 +14,7 @@ import requests
 from sqlalchemy.orm import Session
 
 from lti_tool.logs import get_logger
-from lti_tool.lti.errors import LtiError
+from lti_tool.lti.errors import N_, LtiError
 from lti_tool.lti.tool_config import registration_payload
 from lti_tool.models import Registration
 from lti_tool.models.lti import AUTO_ADD, PENDING
@@ -30,7 +30,7 @@ _SECRET_KEYS = ("registration_access_token", "client_secret", "access_token")
 
 
 class DynamicRegistrationError(LtiError):
-    title = "Dynamic registration failed"
+    title = N_("Dynamic registration failed")
 
 
 def _https_or_dev(url: str, settings: Settings) -> bool:

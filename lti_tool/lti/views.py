@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, g, jsonify, make_response, redirect, render_template, request
+from flask_babel import gettext
 
 from lti_tool.app import get_settings
 from lti_tool.db import get_session
@@ -21,7 +22,7 @@ log = get_logger(__name__)
 
 
 def error_page(exc: LtiError) -> Response:
-    html = render_template("lti/error.html", title=exc.title, detail=exc.detail, admin_hint=exc.admin_hint,
+    html = render_template("lti/error.html", title=gettext(exc.title), detail=exc.detail, admin_hint=exc.admin_hint,
                            status=exc.status, request_id=g.get("request_id"))
     response = make_response(html, exc.status)
     response.headers["Cache-Control"] = "no-store"

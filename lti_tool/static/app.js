@@ -67,8 +67,11 @@
       if (status) status.remove();
     }).catch(function (e) {
       token = null;
-      if (status) status.textContent = "This launch could not be confirmed with your LMS (" + e.message +
-        "). Launch the tool again from your course.";
+      if (status) {
+        status.textContent = (status.getAttribute("data-failed") ||
+          "This launch could not be confirmed with your LMS ({reason}). Launch the tool again from your course.")
+          .replace("{reason}", e.message);
+      }
     });
   }
 

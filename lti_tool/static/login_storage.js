@@ -10,7 +10,9 @@
   ]).then(function () {
     window.location.href = login.redirect;
   }).catch(function (e) {
-    document.getElementById("status").textContent =
-      "Your LMS did not store this login (" + e.message + "). Launch the tool again, or open it in a new window.";
+    var status = document.getElementById("status");
+    status.textContent = (status.getAttribute("data-failed") ||
+      "Your LMS did not store this login ({reason}). Launch the tool again, or open it in a new window.")
+      .replace("{reason}", e.message);
   });
 })();

@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from flask import Response, g, make_response, render_template
+from flask_babel import gettext as _
+from flask_babel import refresh
 from sqlalchemy.orm import Session
 
 from lti_tool.lti.session import LtiSession, issue_token
@@ -20,8 +22,9 @@ class Viewer:
     context: Context | None
     resource_link: ResourceLink | None
     registration: Registration | None
-    role_label: str
+    role_label: str  # in the page's language
     is_test_user: bool
+    role: str = "guest"  # instructor | learner | guest (stable, for data-role)
 
     @property
     def display_name(self) -> str:
@@ -32,12 +35,20 @@ class Viewer:
         return self.context.display_name if self.context else None
 
 
-def role_label(lti_session: LtiSession) -> str:
+def role_key(lti_session: LtiSession) -> str:
     if lti_session.is_instructor:
-        return "Instructor"
-    if lti_session.is_learner:
-        return "Student"
-    return "Guest (no course role)"
+        return "instructor"
+    return "learner" if lti_session.is_learner else "guest"
+
+
+def role_label(lti_session: LtiSession) -> str:
+    """The course role as the page shows it (translated: call inside a request)."""
+    key = role_key(lti_session)
+    if key == "instructor":
+        return _("Instructor")
+    if key == "learner":
+        return _("Student")
+    return _("Guest (no course role)")
 
 
 def load_viewer(session: Session, lti_session: LtiSession) -> Viewer:
@@ -53,6 +64,7 @@ def load_viewer(session: Session, lti_session: LtiSession) -> Viewer:
         registration=session.get(Registration, lti_session.registration_id),
         role_label=role_label(lti_session),
         is_test_user=lti_session.is_test_user,
+        role=role_key(lti_session),
     )
 
 
@@ -63,9 +75,18 @@ def session_token(lti_session: LtiSession) -> str:
     return issue_token(lti_session, secret=settings.secret(), ttl_seconds=settings.session_token_ttl_seconds)
 
 
+def use_launch_locale(lti_session: LtiSession) -> None:
+    """Translate the rest of this request into the launch's language (the locale selector reads ``g``)."""
+    if g.get("lti_session") is not lti_session:
+        g.lti_session = lti_session
+        refresh()
+
+
 def render_launched_page(template: str, session: Session, lti_session: LtiSession, status: int = 200,
                          **context: Any) -> Response:
-    """Render ``template`` (extending base.html) with the session token meta tag and the viewer."""
+    """Render ``template`` (extending base.html) with the session token meta tag and the viewer, in the launch's
+    language (``lti_session.locale``)."""
+    use_launch_locale(lti_session)
     viewer = load_viewer(session, lti_session)
     check = g.get("storage_check")
     context.setdefault("storage_check", asdict(check) if check is not None else None)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from lti_tool.logs import get_logger
 from lti_tool.lti.session import LtiSession
-from lti_tool.views.common import render_launched_page
+from lti_tool.views.common import render_launched_page, use_launch_locale
 
 log = get_logger(__name__)
 
@@ -29,6 +29,7 @@ def register_instructor_panel(fn: Panel) -> Panel:
 
 def render_instructor_home(session: Session, lti_session: LtiSession) -> Response:
     """The course page; each panel's template is rendered with its own context plus ``lti_session``."""
+    use_launch_locale(lti_session)  # panels are rendered first: in the launch's language too
     panels: list[Markup] = []
     for panel in INSTRUCTOR_PANELS:
         result = panel(session, lti_session)
