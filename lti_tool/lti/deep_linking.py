@@ -17,6 +17,7 @@ from flask import Response, make_response, render_template
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
+from lti_tool.lti import advantage
 from lti_tool.lti import claims as c
 from lti_tool.lti.errors import LtiError
 from lti_tool.lti.session import LtiSession
@@ -164,21 +165,19 @@ def build_response(
             except ValueError as exc:
                 raise LtiError(str(exc), status=400) from exc
         title = (form.get("title") or "").strip()[:200] or activity.title
-        item = {
-            "type": "ltiResourceLink",
-            "title": title,
-            "text": activity.description,
-            "url": settings.base_url + "/lti/launch",
-            "custom": {str(k): str(v) for k, v in custom.items()},
-        }
+        line_item = None
         if dl.get("accept_lineitem", True) is not False:
-            item["lineItem"] = {
-                "scoreMaximum": activity.score_maximum,
-                "label": title,
-                "resourceId": activity.key,
-                "tag": activity.tag,
-            }
+            line_item = {"score_maximum": activity.score_maximum, "label": title, "resource_id": activity.key,
+                         "tag": activity.tag}
+        try:
+            item = advantage.resource_link_item(url=settings.base_url + "/lti/launch", title=title,
+                                                text=activity.description, custom=custom, line_item=line_item)
+        except ValueError as exc:
+            raise LtiError(f"The activity {activity.key!r} has an invalid score maximum: {exc}", status=500) from exc
         items.append(item)
+    # The envelope is ours, not pylti1p3's DeepLink.get_message_jwt: that one sends ``data: null`` when the
+    # platform sent none, no ``azp`` and no ``msg``, and signs with a key it is handed; ours signs with the
+    # tool's rotating key store (``kid`` from our JWKS).
     now = int(time.time())
     payload: dict[str, Any] = {
         "iss": reg.client_id,

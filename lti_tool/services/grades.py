@@ -37,6 +37,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from lti_tool.logs import get_logger
+from lti_tool.lti import advantage
 from lti_tool.models import (
     Context,
     Deployment,
@@ -236,12 +237,8 @@ def ensure_remote_line_item(session: Session, settings: Any, http: LtiHttp, item
             return str(item.url)
     if SCOPE_LINEITEM not in scopes:
         raise LineItemUnavailable("the platform allows scores but not creating line items (ask the LMS admin)")
-    body: dict[str, Any] = {"scoreMaximum": item.score_maximum, "label": item.label or "Adaptive practice",
-                            "resourceId": item.resource_id}
-    if item.tag:
-        body["tag"] = item.tag
-    if rl_id:
-        body["resourceLinkId"] = rl_id
+    body = advantage.line_item_body(score_maximum=item.score_maximum, label=item.label or "Adaptive practice",
+                                    resource_id=item.resource_id, tag=item.tag, resource_link_id=rl_id)
     if item.canvas_launch_url and is_canvas(registration):
         body[CANVAS_SUBMISSION_TYPE_EXT] = {"type": "external_tool", "external_tool_url": item.canvas_launch_url}
     response = _call(session, settings, http, registration, [SCOPE_LINEITEM], "POST", container,
@@ -384,22 +381,15 @@ def backoff_seconds(settings: Any, attempts: int, retry_after: float | None = No
 
 
 def score_payload(row: ScoreOutbox, user: User, registration: Registration) -> dict[str, Any]:
-    payload: dict[str, Any] = {
-        "userId": user.sub,
-        "scoreGiven": row.score_given,
-        "scoreMaximum": row.score_maximum,
-        "activityProgress": row.activity_progress,
-        "gradingProgress": row.grading_progress,
-        "timestamp": iso(row.timestamp),
-    }
-    if row.comment:
-        payload["comment"] = row.comment
+    extra = None
     if is_canvas(registration):
-        payload[CANVAS_SUBMISSION_EXT] = {
-            "new_submission": True,
-            "submitted_at": iso(row.submitted_at or row.timestamp),
-        }
-    return payload
+        extra = {CANVAS_SUBMISSION_EXT: {"new_submission": True,
+                                         "submitted_at": iso(row.submitted_at or row.timestamp)}}
+    return advantage.score_body(
+        user_id=user.sub, score_given=row.score_given, score_maximum=row.score_maximum,
+        activity_progress=row.activity_progress, grading_progress=row.grading_progress,
+        timestamp=iso(row.timestamp), comment=row.comment, extra=extra,
+    )
 
 
 def deliver_line_item(
