@@ -57,7 +57,7 @@ class Received:
 @dataclass
 class Rule:
     kind: str
-    action: str  # status | delay | drop
+    action: str  # status | delay | drop | hold
     status: int = 503
     times: int | None = 1  # None: until up()
     retry_after: str | None = None
@@ -101,9 +101,18 @@ class LmsServices:
         self._seq = itertools.count(1)
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
+        self._released = threading.Event()
         self.url = ""
 
     # ---- setup -------------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget everything received and stored (line items, results, tokens, rules); keep the URL and flavor."""
+        with self._lock:
+            self.received, self.rules, self.tokens = [], [], {}
+            self.members, self.changes, self.lineitems, self.results = {}, {}, {}, {}
+            self.rejected_users, self.ignored_scores = {}, []
+            self.in_flight, self.max_in_flight = {}, {}
+
     def set_members(self, context_id: str, members: list[dict[str, Any]]) -> None:
         """Replace a course's roster; changes are remembered for ``differences`` links."""
         with self._lock:
@@ -143,6 +152,16 @@ class LmsServices:
     def delay(self, kind: str, seconds: float, *, times: int | None = 1) -> None:
         """Answer slowly (the request is still processed afterwards, as a slow LMS would)."""
         self._add(Rule(kind, "delay", seconds=seconds, times=times))
+
+    def hold(self, kind: str, *, times: int | None = 1) -> None:
+        """Keep the request waiting at the LMS until :meth:`release` (then process it, as a slow LMS would):
+        a request still in flight when its client is gone, landing whenever the test says."""
+        with self._lock:
+            self._released.clear()
+        self._add(Rule(kind, "hold", times=times))
+
+    def release(self) -> None:
+        self._released.set()
 
     def drop(self, kind: str, *, times: int | None = 1) -> None:
         """Close the connection without answering (the request is not processed)."""
@@ -301,6 +320,8 @@ class LmsServices:
             return Response(rule.body or f"injected {rule.status}", status=rule.status, headers=headers)
         if rule is not None and rule.action == "delay":
             time.sleep(rule.seconds)
+        if rule is not None and rule.action == "hold":
+            self._released.wait(60)
         if kind != "token":
             error = self._check_token(kind)
             if error is not None:

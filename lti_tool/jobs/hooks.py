@@ -30,7 +30,10 @@ def on_launch_validated(sender: Any, *, session: Any, launch: Any, **_: Any) -> 
                                       resource_link_id=link.id if link is not None else None)
         else:
             roster.mark_unavailable(session, context.id)
-    if link is not None and grades.can_score(context):
+    from lti_tool.services import practice
+
+    review_id = practice.link_review_launch(session, launch)  # a review's own assignment: scores go to its column
+    if link is not None and review_id is None and grades.can_score(context):
         try:
             with session.begin_nested():
                 grades.line_item_for_resource_link(session, link, context)

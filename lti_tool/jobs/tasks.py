@@ -46,22 +46,40 @@ def deliver(ctx: JobContext, line_item_id: int) -> dict[str, Any]:
 
 @job("grades.ensure_line_item", queue="grades")
 def ensure_line_item(ctx: JobContext, line_item_id: int) -> str | None:
-    """Create (or find) the line item at the LMS, then deliver any scores that waited for it."""
+    """Create (or find) the line item at the LMS, then deliver the scores that waited for it.
+
+    Runs under the line item's delivery lease, so it never races a delivery that is creating the same line item
+    (two POSTs would make two gradebook columns). When a delivery holds the lease, it creates the line item itself.
+    """
     from lti_tool.models import LineItem
     from lti_tool.services import grades
     from lti_tool.services.lti_http import LtiHttp, LtiHttpError
     from lti_tool.services.tokens import TokenError
 
-    with LtiHttp.from_settings(ctx.settings) as http, ctx.db.session() as s:
+    with ctx.db.session() as s:
         item = s.get(LineItem, line_item_id)
         if item is None:
             return None
-        try:
-            url = grades.ensure_remote_line_item(s, ctx.settings, http, item)
-        except (grades.LineItemUnavailable, LtiHttpError, TokenError) as exc:
-            item.last_error = str(exc)
-            log.warning("line_item_not_created", line_item_id=line_item_id, error=str(exc))
-            return None
+        if item.url:
+            return item.url
+        if not grades.claim_line_item(s, line_item_id, ctx.worker_id, float(ctx.settings.grade_lease_seconds)):
+            return None  # a delivery holds it and creates the line item first; the sweep covers a crash
+    url: str | None = None
+    try:
+        with LtiHttp.from_settings(ctx.settings) as http, ctx.db.session() as s:
+            item = s.get(LineItem, line_item_id)
+            if item is None:
+                return None
+            try:
+                url = grades.ensure_remote_line_item(s, ctx.settings, http, item)
+            except (grades.LineItemUnavailable, LtiHttpError, TokenError) as exc:
+                item.last_error = str(exc)
+                log.warning("line_item_not_created", line_item_id=line_item_id, error=str(exc))
+                return None
+            grades.wake_line_item_rows(s, line_item_id)
+    finally:
+        with ctx.db.session() as s:
+            grades.release_line_item(s, line_item_id, ctx.worker_id)
     enqueue("grades.deliver", line_item_id=line_item_id)
     return url
 

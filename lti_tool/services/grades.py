@@ -281,7 +281,8 @@ def _call(  # noqa: PLR0917 - one call site shape, read like an HTTP line
 def record_score(
     session: Session,
     *,
-    resource_link_id: int,
+    resource_link_id: int | None = None,
+    line_item_id: int | None = None,
     user_id: int,
     score_given: float,
     score_maximum: float,
@@ -292,19 +293,40 @@ def record_score(
 ) -> ScoreOutbox | None:
     """Write the outbox row in the CALLER's transaction; delivery is requested after the caller commits.
 
+    Exactly one of ``resource_link_id`` (the activity's own line item: the launch's, or one found/created for it)
+    and ``line_item_id`` (a :class:`LineItem` the tool made, e.g. a personalized review's gradebook column) names
+    where the score goes. A line item the LMS has not created yet (``url`` still ``None``) is fine: the row waits
+    for it and is delivered once it exists.
+
     Returns ``None`` (writes nothing) for a test user (Canvas Student View, Moodle preview) or when the course
     granted no AGS score scope or offers no line item. Newer rows supersede older undelivered ones.
     """
-    link = session.get(ResourceLink, resource_link_id)
+    if (resource_link_id is None) == (line_item_id is None):
+        raise ValueError("give exactly one of resource_link_id and line_item_id")
     user = session.get(User, user_id)
-    if link is None or user is None:
-        raise ValueError("unknown resource link or user")
+    if user is None:
+        raise ValueError("unknown user")
+    link: ResourceLink | None = None
+    item: LineItem | None = None
+    if resource_link_id is not None:
+        link = session.get(ResourceLink, resource_link_id)
+        if link is None:
+            raise ValueError("unknown resource link")
+        context_id = link.context_id
+    else:
+        item = session.get(LineItem, line_item_id)
+        if item is None:
+            raise ValueError("unknown line item")
+        context_id = item.context_id
     if user.is_test_user:
         return None
-    context = session.get(Context, link.context_id)
+    context = session.get(Context, context_id)
+    if line_item_id is not None and _registration_for_context(session, context_id).id != user.registration_id:
+        raise ValueError("the user does not belong to the line item's platform")
     if not can_score(context):
         return None
-    item = line_item_for_resource_link(session, link, context, score_maximum=score_maximum)
+    if link is not None:
+        item = line_item_for_resource_link(session, link, context, score_maximum=score_maximum)
     if item is None:
         return None
     now = utcnow()
@@ -319,7 +341,8 @@ def record_score(
         .execution_options(synchronize_session=False)
     )
     row = ScoreOutbox(
-        context_id=link.context_id, line_item_id=item.id, user_id=user.id, resource_link_id=link.id,
+        context_id=context_id, line_item_id=item.id, user_id=user.id,
+        resource_link_id=link.id if link is not None else item.resource_link_id,
         score_given=float(score_given), score_maximum=float(score_maximum), comment=comment,
         activity_progress=activity_progress, grading_progress=grading_progress, timestamp=ts,
         submitted_at=ts, status=PENDING, attempts=0, next_attempt_at=now,
@@ -490,7 +513,7 @@ def _deliver_row(db: Any, settings: Any, http: LtiHttp, row_id: int) -> str:
         except (LtiHttpError, tokens.TokenError) as exc:
             err = exc if isinstance(exc, LtiHttpError) else (exc.error or LtiHttpError("transient", None, str(exc)))
             item.last_error = f"line item: {err}"
-            return _schedule(s, settings, row, attempt, err, final=False)
+            return _wait_for_line_item(s, settings, row, err)
         payload = score_payload(row, user, registration)
         reg_id = registration.id
     # 2. post it (no transaction open)
@@ -530,6 +553,42 @@ def _mark_delivered(s: Session, row: ScoreOutbox, attempt: int, note: str | None
     )
     log.info("score_delivered", outbox_id=row.id, line_item_id=row.line_item_id, attempts=attempt)
     return DELIVERED
+
+
+def _wait_for_line_item(s: Session, settings: Any, row: ScoreOutbox, error: LtiHttpError) -> str:
+    """The line item does not exist at the LMS yet and could not be created just now: the line item's rows wait
+    for it (still pending, their attempts untouched, so they never fail for it) and are tried again with backoff
+    (growing with how long the row has waited, never sooner than ``Retry-After``)."""
+    now = utcnow()
+    created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=dt.UTC)
+    waited = max(0.0, (now - created).total_seconds())
+    ceiling = min(float(settings.grade_backoff_max_seconds), max(float(settings.grade_backoff_base_seconds), waited))
+    wait = random.uniform(0, ceiling)
+    if error.retry_after is not None:
+        wait = max(wait, min(error.retry_after, 86400.0))
+    retry_at = now + dt.timedelta(seconds=wait)
+    message = f"waiting for the LMS to create the gradebook column: {error}"[:1000]
+    s.execute(
+        update(ScoreOutbox)
+        .where(ScoreOutbox.line_item_id == row.line_item_id, ScoreOutbox.status == PENDING,
+               ScoreOutbox.next_attempt_at < retry_at)
+        .values(next_attempt_at=retry_at, last_error=message, last_status_code=error.status, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    log.info("score_waits_for_line_item", outbox_id=row.id, line_item_id=row.line_item_id, status=error.status,
+             kind=error.kind)
+    return "retry"
+
+
+def wake_line_item_rows(session: Session, line_item_id: int) -> int:
+    """Make the line item's waiting rows due now (its LMS URL just became known). Returns how many."""
+    result = session.execute(
+        update(ScoreOutbox)
+        .where(ScoreOutbox.line_item_id == line_item_id, ScoreOutbox.status == PENDING)
+        .values(next_attempt_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _schedule(
@@ -678,7 +737,7 @@ def read_results(db: Any, settings: Any, line_item_id: int, *, http: LtiHttp | N
             if SCOPE_RESULT_READONLY not in granted_scopes(context):
                 return 0
             registration = _registration_for_context(s, item.context_id)
-            url = service_url(item.url, "results")
+            url: str | None = service_url(item.url, "results")
             results: list[dict[str, Any]] = []
             while url:
                 response = _call(s, settings, client, registration, [SCOPE_RESULT_READONLY], "GET", url,
@@ -774,7 +833,9 @@ def parse_link_header(value: str | None) -> dict[str, str]:
 
 
 def _split_links(value: str) -> list[str]:
-    parts, depth, current = [], False, []
+    parts: list[str] = []
+    current: list[str] = []
+    depth = False
     for ch in value:
         if ch == "<":
             depth = True

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -45,6 +46,8 @@ API_VERSION = "1"
 SCORING_MASTERY = "mastery"
 SCORING_CORRECT = "share_correct"
 RECENT_KEPT = 10
+REVIEW_KEY = "review_assignment"  # ResourceLink.settings / custom: the review assignment this link opens
+REVIEW_LAUNCH_PARAM = "review"  # ?review=<id> on the review's Canvas launch URL (its target_link_uri)
 
 
 class PracticeError(Exception):
@@ -86,6 +89,7 @@ class Activity:
     mastery_threshold: float
     band: tuple[float, float]
     prerequisites: dict[str, list[str]]
+    review_id: int | None = None  # the review assignment this launch opened (its own LMS assignment), if any
 
     @property
     def policy(self) -> PolicyConfig:
@@ -115,11 +119,7 @@ def load_activity(session: Session, lti_session: Any, settings: Any) -> Activity
     """The caller's resource link and its activity; raises :class:`NoActivity` when there is none."""
     if lti_session.resource_link_id is None or lti_session.context_id is None:
         raise NoActivity("this launch is not an activity (no resource link)")
-    link = session.get(ResourceLink, lti_session.resource_link_id)
-    context = session.get(Context, lti_session.context_id)
-    if link is None or context is None or link.context_id != context.id or \
-            context.deployment_id != lti_session.deployment_id:
-        raise NotFound("activity not found")
+    link, context, review_id = resolve_link(session, lti_session)
     conf = {**(link.custom or {}), **(link.settings or {})}
     slug = conf.get("item_bank")
     bank = items.get_bank(session, str(slug), lti_session.registration_id) if slug else None
@@ -143,7 +143,40 @@ def load_activity(session: Session, lti_session: Any, settings: Any) -> Activity
     scoring = SCORING_CORRECT if conf.get("scoring") == SCORING_CORRECT else SCORING_MASTERY
     threshold = _float(conf.get("mastery_threshold"), settings.practice_mastery_threshold, 0.5, 0.99)
     return Activity(link, context, bank, skills, goal, scoring, threshold, _band(settings.practice_band),
-                    items.prerequisites(session, bank.id))
+                    items.prerequisites(session, bank.id), review_id)
+
+
+def _review_ref(conf: dict[str, Any]) -> int | None:
+    raw = conf.get(REVIEW_KEY)
+    try:
+        return int(raw) if raw not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def resolve_link(session: Session, lti_session: Any) -> tuple[ResourceLink, Context, int | None]:
+    """The caller's resource link and course, checked against the session's deployment; a link that opens a
+    review assignment (its own LMS assignment, linked at launch) resolves to the activity the review belongs to,
+    with the review's id. Raises :class:`NotFound` for anything that is not the caller's."""
+    if lti_session.resource_link_id is None or lti_session.context_id is None:
+        raise NoActivity("this launch is not an activity (no resource link)")
+    link = session.get(ResourceLink, lti_session.resource_link_id)
+    context = session.get(Context, lti_session.context_id)
+    if link is None or context is None or link.context_id != context.id or \
+            context.deployment_id != lti_session.deployment_id:
+        raise NotFound("activity not found")
+    review_id = _review_ref({**(link.custom or {}), **(link.settings or {})})
+    if review_id is None:
+        return link, context, None
+    review = session.get(ReviewAssignment, review_id)
+    if review is None or review.context_id != context.id:  # never another course's review
+        return link, context, None
+    if review.resource_link_id != link.id:
+        origin = session.get(ResourceLink, review.resource_link_id)
+        if origin is None or origin.context_id != context.id:
+            return link, context, None
+        link = origin
+    return link, context, review.id
 
 
 # --------------------------------------------------------------------------------------------- enrolments
@@ -343,7 +376,8 @@ def item_payload(served: ServedItem, item: Item, activity: Activity, locale: str
 
 
 # --------------------------------------------------------------------------------------------- API
-def _served_for(session: Session, lti_session: Any, served_id: Any) -> tuple[ServedItem, PracticeEnrolment]:
+def _served_for(session: Session, lti_session: Any, served_id: Any, link_id: int
+                ) -> tuple[ServedItem, PracticeEnrolment]:
     try:
         sid = int(served_id)
     except (TypeError, ValueError):
@@ -352,7 +386,7 @@ def _served_for(session: Session, lti_session: Any, served_id: Any) -> tuple[Ser
     if served is None or served.user_id != lti_session.user_id:
         raise NotFound("unknown item")
     enrolment = session.get(PracticeEnrolment, served.enrolment_id)
-    if enrolment is None or enrolment.resource_link_id != lti_session.resource_link_id:
+    if enrolment is None or enrolment.resource_link_id != link_id:
         raise NotFound("unknown item")
     return served, enrolment
 
@@ -361,9 +395,10 @@ def next_item(session: Session, lti_session: Any, engine: Engine, settings: Any,
               review_id: int | None = None, now: float | None = None) -> dict[str, Any]:
     """The item to show now (the one on screen when there is one: resume), with progress and mastery; commits."""
     activity = load_activity(session, lti_session, settings)
-    if review_id is None and lti_session.is_learner:
-        review_id = _launched_review(activity)
-    enrolment = get_enrolment(session, lti_session, activity, review_id)
+    if review_id is None and lti_session.is_learner and activity.review_id is not None:
+        enrolment = _launched_review_enrolment(session, lti_session, engine, activity)
+    else:
+        enrolment = get_enrolment(session, lti_session, activity, review_id)
     learner = load_learner(session, engine, lti_session.user_id, activity.bank)
     if enrolment.current_served_id is not None:
         served = session.get(ServedItem, enrolment.current_served_id)
@@ -382,13 +417,104 @@ def next_item(session: Session, lti_session: Any, engine: Engine, settings: Any,
     return _next_payload(activity, enrolment, mastery, locale=locale, served=served, item=item, resumed=False)
 
 
-def _launched_review(activity: Activity) -> int | None:
-    conf = {**(activity.link.custom or {}), **(activity.link.settings or {})}
-    raw = conf.get("review_assignment")
+def _launched_review_enrolment(session: Session, lti_session: Any, engine: Engine, activity: Activity
+                               ) -> PracticeEnrolment:
+    """The learner's enrolment in the review their launch opened; a learner who joined after the review was
+    generated gets one now, made of their own weakest skills (the launch already checked the review is this
+    course's)."""
+    assert activity.review_id is not None
     try:
-        return int(raw) if raw not in (None, "") else None
-    except (TypeError, ValueError):
+        return get_enrolment(session, lti_session, activity, activity.review_id)
+    except NotFound:
+        pass
+    review = session.get(ReviewAssignment, activity.review_id)
+    if review is None:
+        raise NotFound("no review assignment for you here")
+    base = get_enrolment(session, lti_session, activity)
+    enrolment = PracticeEnrolment(
+        resource_link_id=activity.link.id, user_id=lti_session.user_id, scope=review_scope(review.id), kind=REVIEW,
+        review_assignment_id=review.id, bank_id=activity.bank.id,
+        goal_skills=_review_goal(session, engine, activity, lti_session.user_id, goal=base.goal_skills or None,
+                                 per_student=review.skills_per_student))
+    try:
+        with session.begin_nested():
+            session.add(enrolment)
+    except IntegrityError:  # created by a concurrent request
+        return get_enrolment(session, lti_session, activity, review.id)
+    if not lti_session.is_test_user:
+        review.n_students += 1
+    log.info("practice.review_joined", review_id=review.id, enrolment_id=enrolment.id)
+    return enrolment
+
+
+def _review_goal(session: Session, engine: Engine, activity: Activity, user_id: int, *, goal: list[str] | None,
+                 per_student: int) -> list[str]:
+    """A learner's review goal: their weakest unmastered skills of ``goal`` (else the least secure skills)."""
+    keys = [s.key for s in activity.skills]
+    learner = load_learner(session, engine, user_id, activity.bank)
+    mastery = engine.model.mastery(learner.state, keys)
+    weak = weak_skills(mastery, goal or activity.goal_skills, limit=per_student, threshold=activity.mastery_threshold)
+    if not weak:  # everything mastered: review the least secure skills anyway
+        weak = [k for _, k in sorted((mastery[k][0], k) for k in keys)][:per_student]
+    return weak
+
+
+def review_launch_url(settings: Any, review_id: int) -> str:
+    """The review's own launch URL (Canvas launches its assignment with it as ``target_link_uri``)."""
+    return f"{settings.base_url}/lti/launch?{REVIEW_LAUNCH_PARAM}={review_id}"
+
+
+def _review_from_target(target_link_uri: Any) -> int | None:
+    if not isinstance(target_link_uri, str) or "?" not in target_link_uri:
         return None
+    values = parse_qs(urlsplit(target_link_uri).query).get(REVIEW_LAUNCH_PARAM) or []
+    return _review_ref({REVIEW_KEY: values[0]}) if values else None
+
+
+def link_review_launch(session: Session, launch: Any) -> int | None:
+    """On a validated launch: when it opens a review assignment's own LMS assignment, link the platform's resource
+    link to the review (so this and later launches from it land on the review) and the review's line item to the
+    link. The review is named by the launch's ``target_link_uri`` (``?review=<id>``, the URL the review's line item
+    was created with), a ``review_assignment`` custom parameter, or the launch's AGS ``lineitem`` (the review's
+    gradebook column). Only a review of the launch's own course is ever linked. Returns the review id or ``None``.
+    """
+    from lti_tool.lti import claims as c
+    from lti_tool.models import LineItem
+
+    link, context = getattr(launch, "resource_link", None), getattr(launch, "context", None)
+    if link is None or context is None:
+        return None
+    claims = getattr(launch, "claims", None) or {}
+    raw_custom, raw_ags = claims.get(c.CUSTOM), claims.get(c.AGS_ENDPOINT)
+    custom: dict[str, Any] = raw_custom if isinstance(raw_custom, dict) else {}
+    ags: dict[str, Any] = raw_ags if isinstance(raw_ags, dict) else {}
+    wanted = _review_from_target(claims.get(c.TARGET_LINK_URI)) or _review_ref(custom)
+    review = session.get(ReviewAssignment, wanted) if wanted is not None else None
+    if review is not None and review.context_id != context.id:
+        log.warning("practice.review_launch_other_course", review_id=review.id, context_id=context.id)
+        review = None
+    lineitem_url = ags.get("lineitem") if isinstance(ags.get("lineitem"), str) else None
+    if review is None and lineitem_url:
+        review = session.scalars(
+            select(ReviewAssignment).join(LineItem, LineItem.id == ReviewAssignment.line_item_id)
+            .where(LineItem.context_id == context.id, LineItem.url == lineitem_url,
+                   ReviewAssignment.context_id == context.id).limit(1)
+        ).first()
+    if review is None or review.resource_link_id == link.id:  # not a review's own assignment
+        return None
+    if _review_ref(link.settings or {}) != review.id:
+        link.settings = {**(link.settings or {}), REVIEW_KEY: review.id}
+        log.info("practice.review_link", review_id=review.id, resource_link_id=link.id)
+    item = session.get(LineItem, review.line_item_id) if review.line_item_id is not None else None
+    if item is not None and item.context_id == context.id:
+        if item.resource_link_id is None:
+            item.resource_link_id = link.id
+        if item.url is None and lineitem_url and session.scalars(
+                select(LineItem.id).where(LineItem.context_id == context.id, LineItem.url == lineitem_url)
+        ).first() is None:  # the LMS made it but its answer to our POST was lost: the launch says where it is
+            item.url, item.source = lineitem_url[:1024], "launch"
+    session.flush()
+    return review.id
 
 
 def _next_payload(activity: Activity, enrolment: PracticeEnrolment, mastery: dict[str, tuple[float, float]], *,
@@ -417,7 +543,7 @@ def submit_answer(session: Session, lti_session: Any, engine: Engine, settings: 
     from lti_tool.services import grades
 
     activity = load_activity(session, lti_session, settings)
-    served, enrolment = _served_for(session, lti_session, served_id)
+    served, enrolment = _served_for(session, lti_session, served_id, activity.link.id)
     if served.answered_at is not None:
         return _replay(session, served)
     variant = answers.Variant.from_dict(served.variant)
@@ -482,10 +608,15 @@ def submit_answer(session: Session, lti_session: Any, engine: Engine, settings: 
     served_pk = served.id
     try:
         session.flush()
+        progress_state = "Completed" if enrolment.completed_at else "InProgress"
         if review is None:
             grades.record_score(session, resource_link_id=activity.link.id, user_id=lti_session.user_id,
                                 score_given=score, score_maximum=1.0, comment=comment,
-                                activity_progress="Completed" if enrolment.completed_at else "InProgress")
+                                activity_progress=progress_state)
+        elif review.line_item_id is not None:  # the review's own gradebook column (created by a job if need be)
+            grades.record_score(session, line_item_id=review.line_item_id, user_id=lti_session.user_id,
+                                score_given=score, score_maximum=1.0, comment=comment,
+                                activity_progress=progress_state)
         session.commit()
     except IntegrityError:  # a concurrent submission of the same served item won
         session.rollback()
@@ -583,13 +714,12 @@ def create_review_assignment(session: Session, lti_session: Any, engine: Engine,
                               created_by_user_id=lti_session.user_id)
     session.add(review)
     session.flush()
-    launch_url = f"{settings.base_url}/lti/launch"
+    launch_url = review_launch_url(settings, review.id)
     line_item = grades.create_line_item(
         session, context_id=activity.context.id, label=title, score_maximum=1.0,
         resource_id=f"review-{review.id}", tag="adaptive-review", resource_link_id=None,
         canvas_launch_url=launch_url)
     review.line_item_id = line_item.id
-    keys = [s.key for s in activity.skills]
     learners = session.execute(
         select(PracticeEnrolment, User).join(User, User.id == PracticeEnrolment.user_id)
         .where(PracticeEnrolment.resource_link_id == activity.link.id, PracticeEnrolment.scope == LINK_SCOPE,
@@ -597,12 +727,8 @@ def create_review_assignment(session: Session, lti_session: Any, engine: Engine,
     ).all()
     n = 0
     for enrolment, user in learners:
-        learner = load_learner(session, engine, user.id, activity.bank)
-        mastery = engine.model.mastery(learner.state, keys)
-        weak = weak_skills(mastery, enrolment.goal_skills or activity.goal_skills, limit=skills_per_student,
-                           threshold=activity.mastery_threshold)
-        if not weak:  # everything mastered: review the least secure skills anyway
-            weak = [k for _, k in sorted((mastery[k][0], k) for k in keys)][:skills_per_student]
+        weak = _review_goal(session, engine, activity, user.id, goal=enrolment.goal_skills or None,
+                            per_student=skills_per_student)
         session.add(PracticeEnrolment(resource_link_id=activity.link.id, user_id=user.id,
                                       scope=review_scope(review.id), kind=REVIEW, review_assignment_id=review.id,
                                       bank_id=activity.bank.id, goal_skills=weak))
@@ -614,11 +740,12 @@ def create_review_assignment(session: Session, lti_session: Any, engine: Engine,
 
 
 def my_reviews(session: Session, lti_session: Any) -> list[dict[str, Any]]:
+    link, _, _ = resolve_link(session, lti_session)
     rows = session.execute(
         select(PracticeEnrolment, ReviewAssignment)
         .join(ReviewAssignment, ReviewAssignment.id == PracticeEnrolment.review_assignment_id)
         .where(PracticeEnrolment.user_id == lti_session.user_id,
-               PracticeEnrolment.resource_link_id == lti_session.resource_link_id)
+               PracticeEnrolment.resource_link_id == link.id)
         .order_by(ReviewAssignment.id)
     ).all()
     return [{"id": r.id, "title": r.title, "skills": e.goal_skills, "items_answered": e.items_answered,

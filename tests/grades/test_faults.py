@@ -103,7 +103,7 @@ def _wait(predicate, timeout: float, what: str) -> None:
 def test_worker_killed_mid_delivery_and_restarted_loses_nothing_and_nothing_stale_wins(
         database_url, db, gsettings, lms, course, tmp_path):
     env = _worker_env(database_url, tmp_path)
-    lms.delay("scores", 4.0, times=1)  # the first post hangs at the LMS...
+    lms.hold("scores", times=1)  # the first post hangs at the LMS...
     record(db, course, "s1", 1)
     record(db, course, "s2", 2)
     first = _start_worker(env)
@@ -121,8 +121,10 @@ def test_worker_killed_mid_delivery_and_restarted_loses_nothing_and_nothing_stal
     try:
         _wait(lambda: lms.gradebook("C1", "li-1") == {"s1": 5, "s2": 2}, 30, "the restarted worker")
         _wait(lambda: "pending" not in statuses(db).values(), 10, "the outbox to drain")
-        time.sleep(4.2)  # let the hung stale post land at the LMS
+        lms.release()  # ...and lands at last, after the newer score
+        _wait(lambda: lms.ignored_scores, 10, "the hung stale post to land at the LMS")
     finally:
+        lms.release()
         second.send_signal(signal.SIGTERM)
         second.wait(10)
         second.stderr.close()

@@ -8,9 +8,11 @@ from dataclasses import dataclass
 import pytest
 import requests
 
-from lti_tool.services import items
+from lti_tool.devlms.platform import Platform
+from lti_tool.devlms.services import LmsServices
+from lti_tool.services import items, keys, tokens
+from tests.conftest import TEST_SECRET
 from tests.lti.conftest import (  # noqa: F401 - fixtures
-    _platform_server,
     http,
     launch,
     platform,
@@ -19,6 +21,38 @@ from tests.lti.conftest import (  # noqa: F401 - fixtures
 )
 
 LINK = "rl-practice-1"
+
+
+@pytest.fixture(scope="module")
+def _lms_services() -> LmsServices:
+    return LmsServices()
+
+
+@pytest.fixture(scope="module")
+def _platform_server(tool_server, rsa_keys, _lms_services):  # noqa: F811 - replaces tests/lti's
+    """The LMS simulator on one port with its AGS/NRPS services (the launch claims point at them), as in
+    `adaptive-lti dev`: scores the tool delivers are recorded by ``lms``."""
+    plat = Platform(tool_url=tool_server.url, keys=[rsa_keys[0]])
+    web = plat.wsgi_app()
+    web.register_blueprint(_lms_services.blueprint())
+    with plat.serve(web):
+        _lms_services.url = plat.url
+        yield plat
+
+
+@pytest.fixture
+def lms(platform, _lms_services, db) -> LmsServices:  # noqa: F811
+    """The fake LMS services, emptied for this test, trusting this test's tool key."""
+    tokens.clear_memory_cache()
+    _lms_services.reset()
+    with db.session() as s:
+        _lms_services.tool_jwks = [keys.ensure_active_key(s, TEST_SECRET).public_jwk]
+    return _lms_services
+
+
+def run_jobs(tool_server) -> int:  # noqa: F811
+    """Run the jobs the tool queued (grade delivery, line item creation): ADAPTIVE_LTI_ENV=test keeps them."""
+    return tool_server.app.extensions["jobs"].run_pending()
 
 
 @pytest.fixture

@@ -39,7 +39,7 @@ def test_mastery_panel_and_personalized_review(student_api, platform, db):
         line_item = s.get(LineItem, review["line_item_id"])
         assert line_item is not None
         assert line_item.resource_id == f"review-{review['id']}"
-        assert line_item.canvas_launch_url.endswith("/lti/launch")
+        assert line_item.canvas_launch_url.endswith(f"/lti/launch?review={review['id']}")
         enrolments = s.scalars(select(PracticeEnrolment).where(
             PracticeEnrolment.review_assignment_id == review["id"])).all()
         assert len(enrolments) == 2
