@@ -71,6 +71,20 @@ def windows(seqs: list[Encoded], max_len: int) -> list[Encoded]:
     return out
 
 
+def batches(data: list[Encoded], batch_size: int, rng: random.Random, bucket: int = 32) -> list[list[int]]:
+    """Shuffled batches of windows of similar lengths (little padding): shuffle, sort each run of ``bucket``
+    batches by length, cut, shuffle the batches. The same ``rng`` gives the same batches on every rank."""
+    order = list(range(len(data)))
+    rng.shuffle(order)
+    out = []
+    step = batch_size * bucket
+    for c in range(0, len(order), step):
+        part = sorted(order[c : c + step], key=lambda i: len(data[i]))
+        out += [part[b : b + batch_size] for b in range(0, len(part), batch_size)]
+    rng.shuffle(out)
+    return out
+
+
 def train_model(model: KTModel, log: ResponseLog, valid: ResponseLog | None, cfg: TrainConfig) -> dict[str, Any]:
     """Train ``model.net`` in place; returns the history (per-epoch loss, validation AUC, seconds)."""
     from adaptive.evaluate import evaluate_model
@@ -103,13 +117,11 @@ def train_model(model: KTModel, log: ResponseLog, valid: ResponseLog | None, cfg
     for epoch in range(1, cfg.epochs + 1):
         t0 = time.time()
         net.train()
-        order = list(range(len(data)))
-        random.Random(cfg.seed * 1000 + epoch).shuffle(order)  # same order on every rank
         total, count = 0.0, 0
-        for b in range(0, len(order), cfg.batch_size):
-            idx = order[b : b + cfg.batch_size][rank::world]
+        for global_batch in batches(data, cfg.batch_size, random.Random(cfg.seed * 1000 + epoch)):
+            idx = global_batch[rank::world]
             if not idx:  # keep ranks in step: a rank with no share still joins the all-reduce
-                idx = order[b : b + 1]
+                idx = global_batch[:1]
                 weight = 0.0
             else:
                 weight = 1.0

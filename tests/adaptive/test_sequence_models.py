@@ -88,3 +88,19 @@ def test_no_answer_leaks_into_its_own_prediction(trained, sim):
         _, q = m.predict_log(ResponseLog({"a": flipped}))
         assert np.allclose(p[:11], q[:11], atol=1e-6)
         assert not np.allclose(p[11:], q[11:], atol=1e-6)
+
+
+def test_batches_cover_every_window_once_with_little_padding():
+    import random
+
+    from adaptive.models.base import Encoded
+    from adaptive.train import batches
+
+    rng = np.random.default_rng(0)
+    data = [Encoded(np.zeros(n, np.int64), np.zeros((n, 1), np.int64), np.zeros(n, np.float32))
+            for n in rng.integers(2, 200, 1000)]
+    out = batches(data, 16, random.Random(1))
+    assert sorted(i for b in out for i in b) == list(range(1000))
+    assert batches(data, 16, random.Random(1)) == out  # the same on every rank
+    padded = sum(len(b) * max(len(data[i]) for i in b) for b in out)
+    assert padded < 1.3 * sum(len(d) for d in data)
