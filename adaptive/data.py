@@ -67,9 +67,10 @@ class Response:
             skills = (str(skill_ids),)
         else:
             skills = tuple(dict.fromkeys(str(s) for s in skill_ids))
-        c = int(float(correct))
-        if c not in (0, 1):
+        f = float(correct)
+        if f not in (0.0, 1.0):
             raise ValueError(f"correct must be 0 or 1, got {correct!r}")
+        c = int(f)
         ts = None if timestamp is None or timestamp == "" else float(timestamp)
         return cls(str(user_id), str(item_id), skills, c, ts)
 

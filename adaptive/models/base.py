@@ -8,6 +8,7 @@ Others code against exactly this (``adaptive/README.md`` has a runnable example)
     model.register_items({"q-new": ["fractions"]})       # items added after training: their skills
     state = model.init_state()                           # adaptive.state.State (JSON-able: state.to_json())
     state = model.update(state, Response.make("u1", "q7", ["fractions"], 1, ts))   # new State, input untouched
+    state = model.update(state, {"item_id": "q7", "skill_ids": ["fractions"], "correct": True})  # a dict works
     state = model.state_from_history(responses)          # same as folding update over the list
     p = model.predict_proba(state, ["q1", "q2", ("q-new", ["fractions"])])  # np.ndarray float64, P(correct)
     p = model.predict_proba(responses, cands)            # a raw history (list of Response) works too
@@ -273,8 +274,14 @@ class KTModel(ABC):
             )
 
     @torch.no_grad()
-    def update(self, state: State, response: Response) -> State:
-        """The state after ``response`` (a new object; ``state`` is left as it was)."""
+    def update(self, state: State, response: Response | Mapping[str, Any]) -> State:
+        """The state after ``response`` (a new object; ``state`` is left as it was). A dict with the keys of
+        ``ResponseLog.from_rows`` is accepted too."""
+        if not isinstance(response, Response):
+            row = response
+            response = Response.make(row.get("user_id", ""), row["item_id"],
+                                     row["skill_ids"] if "skill_ids" in row else row.get("skill_id"),
+                                     row["correct"], row.get("timestamp"))
         self._check(state)
         new = state.copy()
         new.cache = state.cache

@@ -32,6 +32,10 @@ def test_untrained_baseline_works_from_the_first_response():
     assert p > p0
     assert 0 < unc < model.mastery(state, ["add"])["add"][1]  # more data, less uncertainty
     assert state.n == 0  # update returns a new state
+    as_dict = model.update(state, {"item_id": "q0", "skill_ids": ["add"], "correct": True})
+    assert as_dict.counts == {"add": [1, 0]}
+    with pytest.raises(ValueError, match="correct must be 0 or 1"):
+        model.update(state, Response.make("u", "q", ["add"], 0.5))
 
 
 def test_baseline_recovers_item_difficulty_and_ranks_students(sim):
