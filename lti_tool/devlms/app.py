@@ -22,6 +22,8 @@ def create_devlms_app(tool_base_url: str, *, platform: Platform | None = None, l
     app.register_blueprint(platform.blueprint())
     app.register_blueprint(_course_blueprint())
     # --- simulator services (keep one import + register per line) ---
+    from lti_tool.devlms.gradebook import register_gradebook
+    register_gradebook(app, platform)
     return app
 
 
@@ -84,6 +86,8 @@ COURSE_PAGE = """<!doctype html>
 <a lang="zh-CN" target="tool" href="/launch?role=student&link={{ link_id }}&locale=zh-CN">Launch as student (中文)</a>
 <a class="instr" target="tool" href="/launch?role=instructor&link={{ link_id }}">Launch as instructor</a>
 {% endfor %}
+<h2>Grades</h2>
+<a class="gb" target="tool" href="/gradebook">Gradebook</a>
 <h2>Add an activity</h2>
 <a class="dl" target="tool" href="/launch?role=instructor&deep_link=1">Deep link as instructor</a>
 <h2>People</h2>

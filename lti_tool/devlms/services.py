@@ -79,7 +79,8 @@ class LmsServices:
     """State of the fake LMS services; thread-safe (the server is threaded)."""
 
     def __init__(self, *, flavor: str = "generic", page_size: int | None = None, link_quoted: bool = True,
-                 token_lifetime: int = 3600, tool_jwks: list[dict[str, Any]] | None = None) -> None:
+                 token_lifetime: int = 3600, tool_jwks: list[dict[str, Any]] | None = None,
+                 tool_jwks_url: str | None = None) -> None:
         if flavor not in ("generic", "moodle", "canvas"):
             raise ValueError(flavor)
         self.flavor = flavor
@@ -87,6 +88,7 @@ class LmsServices:
         self.link_quoted = link_quoted
         self.token_lifetime = token_lifetime
         self.tool_jwks = tool_jwks  # verify client assertions against these keys when given
+        self.tool_jwks_url = tool_jwks_url  # ...or against the tool's published JWKS (fetched on an unknown kid)
         self.received: list[Received] = []
         self.rules: list[Rule] = []
         self.tokens: dict[str, dict[str, Any]] = {}  # token -> {client_id, scopes, expires}
@@ -210,6 +212,16 @@ class LmsServices:
                 continue
             out.append(r.body)
         return out
+
+    def lineitems_of(self, context_id: str) -> dict[str, dict[str, Any]]:
+        """A copy of the course's line items: {lineitem id: line item}."""
+        with self._lock:
+            return {k: dict(v) for k, v in self.lineitems.get(context_id, {}).items()}
+
+    def results_of(self, context_id: str) -> dict[tuple[str, str], dict[str, Any]]:
+        """A copy of the course's results: {(lineitem id, userId): result}."""
+        with self._lock:
+            return {(k[1], k[2]): dict(v) for k, v in self.results.items() if k[0] == context_id}
 
     def gradebook(self, context_id: str, lineitem_id: str) -> dict[str, float]:
         """userId -> the score the LMS now shows."""
@@ -354,9 +366,10 @@ class LmsServices:
                             content_type="application/json")
         assertion = form.get("client_assertion", "")
         try:
-            if self.tool_jwks:
-                header = jwt.get_unverified_header(assertion)
-                jwk = next(k for k in self.tool_jwks if k.get("kid") == header.get("kid"))
+            if self.tool_jwks or self.tool_jwks_url:
+                jwk = self._tool_key(jwt.get_unverified_header(assertion).get("kid"))
+                if jwk is None:
+                    raise jwt.InvalidKeyError("unknown kid")
                 claims = jwt.decode(assertion, jwt.PyJWK(jwk).key, algorithms=["RS256"], audience=self.token_url)
             else:
                 claims = jwt.decode(assertion, options={"verify_signature": False, "verify_aud": False})
@@ -373,6 +386,21 @@ class LmsServices:
                            "scope": " ".join(scopes)})
         ctype = "text/html; charset=utf-8" if self.flavor == "moodle" else "application/json"
         return Response(body, status=200, content_type=ctype)
+
+    def _tool_key(self, kid: Any) -> dict[str, Any] | None:
+        """The tool's public key ``kid``: from ``tool_jwks``, else (re)fetched from ``tool_jwks_url``."""
+        for key in self.tool_jwks or []:
+            if key.get("kid") == kid:
+                return key
+        if not self.tool_jwks_url:
+            return None
+        import requests
+
+        try:
+            self.tool_jwks = list(requests.get(self.tool_jwks_url, timeout=5).json().get("keys") or [])
+        except (requests.RequestException, ValueError, AttributeError):
+            return None
+        return next((k for k in self.tool_jwks if k.get("kid") == kid), None)
 
     # NRPS
     def _memberships(self, ctx: str) -> Response:

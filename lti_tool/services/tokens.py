@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from lti_tool.logs import get_logger
@@ -108,6 +108,9 @@ def _write_shared(
                 row.expires_at = when
     except IntegrityError:  # another worker stored one at the same moment: theirs is as good
         pass
+    except OperationalError:  # SQLite: another writer committed since this transaction read (its snapshot is
+        # stale, busy_timeout cannot help); the shared copy is only a cache, this process keeps the token in memory
+        log.info("access_token_not_shared", registration_id=registration_id)
 
 
 def invalidate(session: Session, settings: Any, registration: Registration, scopes: Iterable[str]) -> None:
