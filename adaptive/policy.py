@@ -354,6 +354,32 @@ def choose(
     return finish(s, BLOCKED, {})
 
 
+MASTERY_CRITERIA = ("model", "tracker", "either")
+
+
+def combined_mastery(model_mastery: Mapping[str, tuple[float, float]], tracked: Mapping[str, float] | None = None,
+                     criterion: str = "either") -> dict[str, tuple[float, float]]:
+    """The mastery the policy decides with, per skill ``(p, uncertainty)``.
+
+    ``model_mastery`` is the KT model's (P(correct) on an average item of the skill); ``tracked`` is
+    :meth:`adaptive.mastery.SkillTracker.mastery` (P(the learner is at the skill's top knowledge level)).
+    ``criterion``: ``"model"`` uses the model's alone (absolute: predicted success reaches the threshold),
+    ``"tracker"`` the tracker's alone (relative to the skill's own ceiling), ``"either"`` (the default when a tracker
+    is given) the larger: a skill is mastered once the learner's predicted success reaches the threshold **or** the
+    learner has, with that probability, reached the skill's ceiling (where more practice is not expected to raise
+    success: a skill whose items are slipped on 25 % of the time by those who know it)."""
+    if criterion not in MASTERY_CRITERIA:
+        raise ValueError(f"criterion must be one of {MASTERY_CRITERIA}, not {criterion!r}")
+    if tracked is None or criterion == "model":
+        return dict(model_mastery)
+    out = {}
+    for s in set(model_mastery) | set(tracked):
+        p, unc = model_mastery.get(s, (0.0, 1.0))
+        t = float(tracked.get(s, 0.0))
+        out[s] = (t if criterion == "tracker" else max(float(p), t), float(unc))
+    return out
+
+
 def choose_with_model(
     model: Predictor,
     state: Any,
@@ -361,16 +387,23 @@ def choose_with_model(
     learner: LearnerView | None = None,
     *,
     candidates: Any = None,
+    tracker: Any = None,
+    tracker_state: Mapping[str, Sequence[float]] | None = None,
+    criterion: str = "either",
     **kwargs: Any,
 ) -> Pick | None:
     """:func:`choose` with the predictions and the mastery taken from an ``adaptive`` model and its state.
 
     ``candidates`` may be the model's pre-encoded candidates for ``items`` (``model.encode_candidates``); ``learner``
-    supplies the practice record (its ``mastery`` is replaced by the model's)."""
+    supplies the practice record (its ``mastery`` is replaced by the model's). With a ``tracker``
+    (:class:`adaptive.mastery.SkillTracker`) and the learner's ``tracker_state``, mastery is
+    :func:`combined_mastery` of the two under ``criterion``."""
     cands = candidates if candidates is not None else [(it.item_id, it.skills) for it in items]
     preds = model.predict_proba(state, cands)
     skills = list(dict.fromkeys(s for it in items for s in it.skills))
     mastery = model.mastery(state, skills)
+    if tracker is not None:
+        mastery = combined_mastery(mastery, tracker.mastery(tracker_state or {}, skills), criterion)
     if learner is None:
         learner = LearnerView(mastery=mastery, counts=getattr(state, "counts", {}))
     else:

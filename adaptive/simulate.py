@@ -29,7 +29,8 @@ from typing import Any
 import numpy as np
 
 from adaptive.data import Response, ResponseLog
-from adaptive.policy import LearnerView, PolicyConfig, PolicyItem, choose
+from adaptive.mastery import SkillTracker
+from adaptive.policy import LearnerView, PolicyConfig, PolicyItem, choose, combined_mastery
 
 
 # --- curriculum ---------------------------------------------------------------------------------------------------
@@ -416,17 +417,23 @@ class MasteryRule(SimPolicy):
 
 
 class AdaptivePolicy(SimPolicy):
-    """``adaptive.policy.choose`` driven by an ``adaptive`` KT model (predict_proba / mastery / update)."""
+    """``adaptive.policy.choose`` driven by an ``adaptive`` KT model (predict_proba / mastery / update) and, when
+    given, a :class:`adaptive.mastery.SkillTracker` for the mastery decisions (``criterion``: see
+    :func:`adaptive.policy.combined_mastery`). Both are fitted on logs, never on the simulator's parameters."""
 
-    def __init__(self, model: Any, config: PolicyConfig | None = None, name: str = "adaptive") -> None:
+    def __init__(self, model: Any, config: PolicyConfig | None = None, name: str = "adaptive", *,
+                 tracker: SkillTracker | None = None, criterion: str = "either") -> None:
         self.model = model
         self.config = config or PolicyConfig()
         self.name = name
+        self.tracker = tracker
+        self.criterion = criterion
         self.exposure: dict[str, int] = {}
 
     def start(self, curriculum: Curriculum, rng: random.Random) -> None:
         super().start(curriculum, rng)
         self.state = self.model.init_state()
+        self.tracked: dict[str, list[float]] = self.tracker.init_state(curriculum.skills) if self.tracker else {}
         self.recent: list[str] = []
         self.last: dict[str, float] = {}
         self.t = 0.0
@@ -436,6 +443,8 @@ class AdaptivePolicy(SimPolicy):
     def next(self) -> str | None:
         preds = self.model.predict_proba(self.state, self.cands)
         mastery = self.model.mastery(self.state, self.c.skills)
+        if self.tracker is not None:
+            mastery = combined_mastery(mastery, self.tracker.mastery(self.tracked, self.c.skills), self.criterion)
         learner = LearnerView(mastery=mastery, counts=self.state.counts, last_practiced=self.last,
                               recent_items=self.recent[-10:])
         pick = choose(self.c.items, preds, learner, prerequisites=self.c.prerequisites, exposure=self.exposure,
@@ -448,10 +457,39 @@ class AdaptivePolicy(SimPolicy):
     def observe(self, item: str, correct: int, t: float) -> None:
         skills = self.skills_of[item]
         self.state = self.model.update(self.state, Response("sim", item, skills, correct, t))
+        if self.tracker is not None:
+            self.tracked = self.tracker.update(self.tracked, skills, correct)
         self.recent.append(item)
         for s in skills:
             self.last[s] = t
         self.t = t
+
+
+class OraclePolicy(SimPolicy):
+    """Not a real policy: curriculum order, each skill until the learner *truly* masters it (or ``cap`` items).
+    It peeks at the simulated learner, so it bounds what any policy can save; the bench reports it for scale."""
+
+    def __init__(self, cap: int = 30) -> None:
+        self.cap = cap
+        self.name = f"oracle (cap {cap})"
+        self.learner: Learner | None = None
+
+    def start(self, curriculum: Curriculum, rng: random.Random) -> None:
+        super().start(curriculum, rng)
+        self.k = 0
+        self.count = 0
+
+    def next(self) -> str | None:
+        assert self.learner is not None, "run_policy sets the learner of an oracle"
+        skills = self.c.skills
+        while self.k < len(skills) and (self.learner.mastered(skills[self.k]) or self.count >= self.cap):
+            self.k += 1
+            self.count = 0
+        if self.k >= len(skills):
+            return None
+        its = self.c.items_of(skills[self.k])
+        self.count += 1
+        return its[(self.count - 1) % len(its)].item_id
 
 
 # --- running ------------------------------------------------------------------------------------------------------
@@ -479,6 +517,8 @@ def run_policy(policy: SimPolicy, population: Population, curriculum: Curriculum
         nrng = np.random.default_rng([seed, i])
         learner = population.make(nrng)
         start_share = learner.share_mastered()
+        if isinstance(policy, OraclePolicy):
+            policy.learner = learner
         policy.start(curriculum, random.Random(seed * 100003 + i))
         n = 0
         first_all: int | None = 0 if start_share == 1.0 else None

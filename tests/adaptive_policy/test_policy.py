@@ -238,3 +238,26 @@ def test_stop_when_stuck():
     assert choose(items, [0.7] * 6, learner, config=PolicyConfig(max_items_per_skill=40)).skill == "a"
     assert choose(items, [0.7] * 6, learner, config=PolicyConfig(max_items_per_skill=40, stop_when_stuck=True)) is None
     assert PolicyConfig.from_dict({"stop_when_stuck": "true"}).stop_when_stuck is True
+
+
+def test_choose_with_model_and_a_tracker_stops_at_the_skill_ceiling():
+    from adaptive import Response, get_model_class
+    from adaptive.mastery import LevelParams, SkillTracker
+    from adaptive.policy import choose_with_model
+
+    model = get_model_class("pfa")()
+    tracker = SkillTracker({"a": LevelParams.bkt(0.3, 0.2, 0.25, 0.25), "b": LevelParams.bkt(0.3, 0.2, 0.25, 0.25)})
+    state, tracked = model.init_state(), tracker.init_state(["a", "b"])
+    answers = [1, 1, 0, 1, 1, 1, 1]  # a learner who knows a and slips now and then
+    for t, y in enumerate(answers):
+        state = model.update(state, Response.make("u", f"a-{t % 3}", ["a"], y, t))
+        tracked = tracker.update(tracked, ("a",), y)
+    assert model.mastery(state, ["a"])["a"][0] < 0.95  # the model alone would keep practising a
+    assert tracker.mastery(tracked)["a"] > 0.95
+    items = bank({"a": 3, "b": 3})
+    pick = choose_with_model(model, state, items, tracker=tracker, tracker_state=tracked, rng=random.Random(0))
+    assert pick.skill == "b"
+    only_a = bank({"a": 3})
+    assert choose_with_model(model, state, only_a, tracker=tracker, tracker_state=tracked) is None
+    pick = choose_with_model(model, state, only_a, tracker=tracker, tracker_state=tracked, criterion="model")
+    assert pick.skill == "a"

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from adaptive import get_model_class
+from adaptive.mastery import SkillTracker
 from adaptive.policy import PolicyConfig
 from adaptive.simulate import (
     SYNTHETIC_AFM,
@@ -97,17 +98,30 @@ def test_match_fixed_order_interpolates():
 
 
 @pytest.mark.slow
-def test_adaptive_policy_needs_fewer_items_than_fixed_order_on_bkt_learners():
-    c = make_curriculum(n_skills=6, items_per_skill=6, seed=0)
-    pop = bkt_population(c, SYNTHETIC_BKT)
-    model = get_model_class("pfa")().fit(history_log(pop, c, n_students=80))
-    ours = run_policy(AdaptivePolicy(model, PolicyConfig(mastery_threshold=0.85)), pop, c, n_students=30,
-                      max_items=200)
-    fixed = [run_policy(FixedOrder(k), pop, c, n_students=30) for k in (4, 8, 12, 16, 24, 32)]
+@pytest.mark.parametrize(("population", "criterion", "margin"), [("bkt", "either", 0.7), ("logistic", "model", 0.85)])
+def test_adaptive_policy_needs_clearly_fewer_items_than_fixed_order(population, criterion, margin):
+    """On synthetic learners of both families, our policy (PFA predictions + a tracker, both fitted on a simulated
+    history, never on the simulator's parameters) reaches the same share of truly mastered skills as fixed order
+    with clearly fewer items; fixed order is measured at every length so it gets its best budget.
+
+    The mastery criterion differs: on all-or-none (BKT) learners the tracker's ceiling-relative criterion is needed
+    (P(correct) of a learner who knows the skill stays below the threshold); on gradual (logistic) learners the
+    tracker calls mastery too early and the model's P(correct) is the better criterion. No single criterion wins
+    on both today (docs/practice.md)."""
+    c = make_curriculum(n_skills=5, items_per_skill=6, seed=0)
+    pop = bkt_population(c, SYNTHETIC_BKT) if population == "bkt" else logistic_population(c, SYNTHETIC_AFM)
+    history = history_log(pop, c, n_students=120)
+    model = get_model_class("pfa")().fit(history)
+    tracker = SkillTracker.fit(history, levels=(2, 3))
+    thr = 0.95 if criterion == "either" else 0.9
+    cfg = PolicyConfig(mastery_threshold=thr, max_items_per_skill=30, stop_when_stuck=True)
+    ours = run_policy(AdaptivePolicy(model, cfg, tracker=tracker, criterion=criterion), pop, c, n_students=40,
+                      max_items=300)
+    fixed = [run_policy(FixedOrder(k), pop, c, n_students=40, max_items=300) for k in range(2, 41)]
     match = match_fixed_order(fixed, ours.share_mastered)
-    assert match is not None
-    assert ours.items_mean < 0.8 * match
     assert ours.share_mastered > 0.85
+    assert match is not None
+    assert ours.items_mean < margin * match, (ours.items_mean, match)
 
 
 def test_adaptive_policy_serves_known_items_and_stops():
