@@ -51,7 +51,24 @@ class Ctx:
 pass_ctx = click.make_pass_decorator(Ctx, ensure=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group whose heavy subcommands (those importing torch) load only when they are used."""
+
+    lazy_subcommands: dict[str, str] = {"kt": "adaptive.cli:kt"}  # noqa: RUF012 - fixed table
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy_subcommands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy_subcommands and cmd_name not in self.commands:
+            import importlib
+
+            module, _, attr = self.lazy_subcommands[cmd_name].partition(":")
+            self.add_command(getattr(importlib.import_module(module), attr), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="adaptive-lti")
 @click.pass_context
 def main(ctx: click.Context) -> None:
@@ -392,8 +409,7 @@ def _register_subcommands() -> None:
     main.add_command(dev)
     from lti_tool.jobs.cli import worker
     main.add_command(worker)
-    from adaptive.cli import kt
-    main.add_command(kt)
+    # `kt` (the engine's commands) is loaded lazily by LazyGroup: importing torch costs seconds.
 
 
 _register_subcommands()
