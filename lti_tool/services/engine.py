@@ -43,6 +43,7 @@ class Engine:
         self._candidates: dict[tuple[int, int, str], Any] = {}
         self._states: OrderedDict[tuple[int, int], tuple[str, int, State]] = OrderedDict()
         self._exposure: dict[int, tuple[float, dict[int, int]]] = {}
+        self._priors: dict[tuple[str, tuple[str, ...]], dict[str, tuple[float, float]]] = {}
 
     @classmethod
     def from_registry(cls, registry: Path | None) -> Engine:
@@ -78,6 +79,17 @@ class Engine:
             log.info("engine.reloaded", model=model.name, fingerprint=model.fingerprint)
 
     # --- caches ----------------------------------------------------------------------------------------------
+    def prior_mastery(self, skills: Sequence[str]) -> dict[str, tuple[float, float]]:
+        """Mastery of a student with no answers yet (the model's prior), cached per model and skill list."""
+        key = (self.fingerprint, tuple(skills))
+        with self._lock:
+            hit = self._priors.get(key)
+            if hit is None:
+                hit = self.model.mastery(self.model.init_state(), list(skills))
+                self._priors = {k: v for k, v in self._priors.items() if k[0] == self.fingerprint}
+                self._priors[key] = hit
+            return hit
+
     def candidates(self, bank_id: int, version: int, items: Sequence[tuple[str, Sequence[str]]]) -> Any:
         """The model's encoded candidates for a bank's items (in the given order), cached per bank version."""
         key = (bank_id, version, f"{len(items)}:{items[0][0] if items else ''}:{items[-1][0] if items else ''}")

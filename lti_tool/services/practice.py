@@ -318,12 +318,22 @@ def _serve(session: Session, engine: Engine, lti_session: Any, enrolment: Practi
 
 
 # --------------------------------------------------------------------------------------------- payloads
-def progress(activity: Activity, enrolment: PracticeEnrolment, mastery: dict[str, tuple[float, float]]
-             ) -> dict[str, Any]:
+def progress(activity: Activity, enrolment: PracticeEnrolment, mastery: dict[str, tuple[float, float]],
+             prior: dict[str, tuple[float, float]] | None = None) -> dict[str, Any]:
+    """Progress toward the goal: mastered skills count whole; the others by how far they have come from the
+    model's prior (a student with no answers starts at 0, not at the prior's P(correct) over the threshold)."""
     goal = enrolment.goal_skills or activity.goal_skills
     thr = activity.mastery_threshold
     n_mastered = skills_mastered(mastery, goal, thr)
-    fraction = sum(min(1.0, mastery.get(s, (0.0, 0.0))[0] / thr) for s in goal) / max(len(goal), 1)
+
+    def credit(skill: str) -> float:
+        p = mastery.get(skill, (0.0, 0.0))[0]
+        if p >= thr:
+            return 1.0
+        start = min((prior or {}).get(skill, (0.0, 0.0))[0], thr)
+        return max(0.0, (p - start) / (thr - start)) if thr > start else 0.0
+
+    fraction = sum(credit(s) for s in goal) / max(len(goal), 1)
     if n_mastered == len(goal):
         fraction = 1.0
     return {"skills_mastered": n_mastered, "skills_total": len(goal), "fraction": round(fraction, 4),
@@ -406,7 +416,8 @@ def next_item(session: Session, lti_session: Any, engine: Engine, settings: Any,
             item = session.get(Item, served.item_id)
             mastery = engine.model.mastery(learner.state, [s.key for s in activity.skills])
             session.commit()
-            return _next_payload(activity, enrolment, mastery, locale=locale, served=served, item=item, resumed=True)
+            return _next_payload(activity, enrolment, mastery, locale=locale, served=served, item=item, resumed=True,
+                                 prior=engine.prior_mastery([s.key for s in activity.skills]))
     view = bank_view(session, engine, activity.bank)
     pick, mastery = _pick(session, engine, activity, enrolment, learner=learner, view=view, now=now or time.time())
     served = _serve(session, engine, lti_session, enrolment, view=view, pick=pick) if pick is not None else None
@@ -414,7 +425,8 @@ def next_item(session: Session, lti_session: Any, engine: Engine, settings: Any,
         enrolment.completed_at = utcnow()
     session.commit()
     item = view.by_key[pick.item_id] if pick is not None else None
-    return _next_payload(activity, enrolment, mastery, locale=locale, served=served, item=item, resumed=False)
+    return _next_payload(activity, enrolment, mastery, locale=locale, served=served, item=item, resumed=False,
+                         prior=engine.prior_mastery([s.key for s in activity.skills]))
 
 
 def _launched_review_enrolment(session: Session, lti_session: Any, engine: Engine, activity: Activity
@@ -518,7 +530,8 @@ def link_review_launch(session: Session, launch: Any) -> int | None:
 
 
 def _next_payload(activity: Activity, enrolment: PracticeEnrolment, mastery: dict[str, tuple[float, float]], *,
-                  locale: str | None, served: ServedItem | None, item: Item | None, resumed: bool
+                  locale: str | None, served: ServedItem | None, item: Item | None, resumed: bool,
+                  prior: dict[str, tuple[float, float]] | None = None
                   ) -> dict[str, Any]:
     score, comment, comment_params = score_of(activity, enrolment, mastery)
     return {
@@ -526,7 +539,7 @@ def _next_payload(activity: Activity, enrolment: PracticeEnrolment, mastery: dic
         "done": served is None,
         "resumed": resumed,
         "item": item_payload(served, item, activity, locale) if served is not None and item is not None else None,
-        "progress": progress(activity, enrolment, mastery),
+        "progress": progress(activity, enrolment, mastery, prior),
         "mastery": mastery_payload(activity, mastery, locale, enrolment.goal_skills),
         "score": {"given": round(score, 4), "maximum": 1.0, "comment": comment, "comment_params": comment_params,
                   "scoring": activity.scoring},
@@ -594,7 +607,7 @@ def submit_answer(session: Session, lti_session: Any, engine: Engine, settings: 
         "normalized": check.normalized,
         "feedback": feedback,
         "mastery": mastery_payload(activity, mastery, locale, goal),
-        "progress": progress(activity, enrolment, mastery),
+        "progress": progress(activity, enrolment, mastery, engine.prior_mastery(keys)),
         "score": {"given": round(score, 4), "maximum": 1.0, "comment": comment, "comment_params": comment_params,
                   "scoring": activity.scoring},
     }
@@ -664,7 +677,8 @@ def mastery_overview(session: Session, lti_session: Any, engine: Engine, setting
     mastery = engine.model.mastery(learner.state, [s.key for s in activity.skills])
     session.commit()
     return {"api_version": API_VERSION, "mastery": mastery_payload(activity, mastery, locale, enrolment.goal_skills),
-            "progress": progress(activity, enrolment, mastery)}
+            "progress": progress(activity, enrolment, mastery,
+                                 engine.prior_mastery([s.key for s in activity.skills]))}
 
 
 # --------------------------------------------------------------------------------------------- instructor

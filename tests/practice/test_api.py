@@ -39,6 +39,8 @@ def test_next_answer_feedback_score_and_outbox(student_api, db):
     assert item["explanation"]["text"]  # e.g. "Fractions: 70% mastered, prerequisite of ..."
     assert "mastered" in item["explanation"]["text"]
     assert body["progress"]["skills_total"] >= 8
+    # a student with no answers has made no progress yet (not the prior's P(correct) over the threshold)
+    assert body["progress"]["fraction"] == 0.0
     assert {m["skill"] for m in body["mastery"]} >= set(body["mastery"][0]["prerequisites"])
     # the answer key never reaches the browser
     assert "answer_spec" not in r.text
