@@ -21,7 +21,7 @@ Pure numpy; the per-learner state is a small JSON-able dict ``{skill: [p_level_0
 >>> for correct in (1, 1, 1):
 ...     state = tracker.update(state, ("a",), correct)
 >>> round(tracker.mastery(state)["a"], 3)
-0.992
+0.988
 """
 
 from __future__ import annotations
