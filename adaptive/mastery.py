@@ -126,6 +126,11 @@ class SkillTracker:
             out[s] = float(post[-1]) if post is not None and len(post) == p.levels else float(p.init[-1])
         return out
 
+    def fitted_levels(self) -> dict[str, int]:
+        """The number of knowledge levels fitted per skill (chosen by held-out likelihood in :meth:`fit`); skills
+        not listed use the default. 2 levels = all-or-none learning (BKT-like); 3+ = graded learning."""
+        return {s: p.levels for s, p in self.params.items()}
+
     def p_correct(self, state: Mapping[str, Sequence[float]], skill: str) -> float:
         """The tracker's own P(correct) on the skill's next item."""
         p = self.of(skill)

@@ -354,11 +354,12 @@ def choose(
     return finish(s, BLOCKED, {})
 
 
-MASTERY_CRITERIA = ("model", "tracker", "either")
+MASTERY_CRITERIA = ("model", "tracker", "either", "auto")
 
 
 def combined_mastery(model_mastery: Mapping[str, tuple[float, float]], tracked: Mapping[str, float] | None = None,
-                     criterion: str = "either") -> dict[str, tuple[float, float]]:
+                     criterion: str = "either", levels: Mapping[str, int] | None = None
+                     ) -> dict[str, tuple[float, float]]:
     """The mastery the policy decides with, per skill ``(p, uncertainty)``.
 
     ``model_mastery`` is the KT model's (P(correct) on an average item of the skill); ``tracked`` is
@@ -367,7 +368,11 @@ def combined_mastery(model_mastery: Mapping[str, tuple[float, float]], tracked: 
     ``"tracker"`` the tracker's alone (relative to the skill's own ceiling), ``"either"`` (the default when a tracker
     is given) the larger: a skill is mastered once the learner's predicted success reaches the threshold **or** the
     learner has, with that probability, reached the skill's ceiling (where more practice is not expected to raise
-    success: a skill whose items are slipped on 25 % of the time by those who know it)."""
+    success: a skill whose items are slipped on 25 % of the time by those who know it).
+
+    ``"auto"`` decides per skill from ``levels`` (:meth:`adaptive.mastery.SkillTracker.fitted_levels`: the number of
+    knowledge levels the tracker's held-out model selection chose on the course history): see
+    :func:`auto_criterion`."""
     if criterion not in MASTERY_CRITERIA:
         raise ValueError(f"criterion must be one of {MASTERY_CRITERIA}, not {criterion!r}")
     if tracked is None or criterion == "model":
@@ -376,8 +381,22 @@ def combined_mastery(model_mastery: Mapping[str, tuple[float, float]], tracked: 
     for s in set(model_mastery) | set(tracked):
         p, unc = model_mastery.get(s, (0.0, 1.0))
         t = float(tracked.get(s, 0.0))
-        out[s] = (t if criterion == "tracker" else max(float(p), t), float(unc))
+        c = auto_criterion((levels or {}).get(s)) if criterion == "auto" else criterion
+        out[s] = (float(p) if c == "model" else t if c == "tracker" else max(float(p), t), float(unc))
     return out
+
+
+def auto_criterion(levels: int | None) -> str:
+    """The criterion ``"auto"`` uses for a skill whose tracker has ``levels`` fitted knowledge levels.
+
+    Two levels (held-out fit prefers all-or-none learning, BKT-like): ``"tracker"`` — P(correct) of a learner who
+    knows the skill is capped by slips, so a threshold on it over-practises, while the posterior of the known state is
+    the right stopping signal. Three or more (graded learning): ``"model"`` — the tracker's top level is only the
+    best of a few coarse steps and is reached before success is high, so the KT model's P(correct) decides. Unknown
+    (the skill was not fitted, too few students): ``"either"``."""
+    if levels is None:
+        return "either"
+    return "tracker" if levels <= 2 else "model"
 
 
 def choose_with_model(
@@ -403,7 +422,8 @@ def choose_with_model(
     skills = list(dict.fromkeys(s for it in items for s in it.skills))
     mastery = model.mastery(state, skills)
     if tracker is not None:
-        mastery = combined_mastery(mastery, tracker.mastery(tracker_state or {}, skills), criterion)
+        levels = tracker.fitted_levels() if hasattr(tracker, "fitted_levels") else None
+        mastery = combined_mastery(mastery, tracker.mastery(tracker_state or {}, skills), criterion, levels)
     if learner is None:
         learner = LearnerView(mastery=mastery, counts=getattr(state, "counts", {}))
     else:

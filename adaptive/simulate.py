@@ -444,7 +444,8 @@ class AdaptivePolicy(SimPolicy):
         preds = self.model.predict_proba(self.state, self.cands)
         mastery = self.model.mastery(self.state, self.c.skills)
         if self.tracker is not None:
-            mastery = combined_mastery(mastery, self.tracker.mastery(self.tracked, self.c.skills), self.criterion)
+            mastery = combined_mastery(mastery, self.tracker.mastery(self.tracked, self.c.skills), self.criterion,
+                                       self.tracker.fitted_levels())
         learner = LearnerView(mastery=mastery, counts=self.state.counts, last_practiced=self.last,
                               recent_items=self.recent[-10:])
         pick = choose(self.c.items, preds, learner, prerequisites=self.c.prerequisites, exposure=self.exposure,

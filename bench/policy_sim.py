@@ -99,11 +99,12 @@ def main(argv: list[str] | None = None) -> int:
         def ours(thr: float, criterion: str = "either", model: Any = model, tracker: SkillTracker = tracker
                  ) -> AdaptivePolicy:
             cfg = PolicyConfig(mastery_threshold=thr, max_items_per_skill=args.cap, stop_when_stuck=True)
-            label = f"ours@{thr}" if criterion == "either" else f"model-only@{thr}"
+            label = {"either": "ours", "model": "model-only", "auto": "auto"}[criterion] + f"@{thr}"
             return AdaptivePolicy(model, cfg, name=label, tracker=tracker, criterion=criterion)
 
         adaptive = [run_policy(ours(thr), pop, curriculum, **kw) for thr in thresholds]
         adaptive += [run_policy(ours(thr, "model"), pop, curriculum, **kw) for thr in thresholds]
+        adaptive += [run_policy(ours(thr, "auto"), pop, curriculum, **kw) for thr in thresholds]
         fixed = [run_policy(FixedOrder(k), pop, curriculum, **kw) for k in FIXED_LENGTHS]
         budget = round(adaptive[len(thresholds) // 2].items_mean)
         others = [run_policy(RandomOrder(budget), pop, curriculum, **kw),

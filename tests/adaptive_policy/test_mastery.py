@@ -9,7 +9,7 @@ import pytest
 
 from adaptive.data import Response, ResponseLog
 from adaptive.mastery import LevelParams, SkillTracker, fit_levels, fit_levels_select, log_likelihood
-from adaptive.policy import combined_mastery
+from adaptive.policy import auto_criterion, combined_mastery
 
 
 def bkt_sequences(p: LevelParams, n: int, length: int, seed: int) -> list[list[int]]:
@@ -105,3 +105,34 @@ def test_combined_mastery_criteria():
     assert combined_mastery(model, None) == model
     with pytest.raises(ValueError, match="criterion"):
         combined_mastery(model, tracked, "both")
+
+
+def test_auto_criterion_per_skill_from_the_fitted_levels():
+    assert auto_criterion(2) == "tracker"  # all-or-none learning: the known state's posterior decides
+    assert auto_criterion(3) == auto_criterion(4) == "model"  # graded learning: the model's P(correct) decides
+    assert auto_criterion(None) == "either"  # not fitted: no evidence either way
+    model = {"a": (0.74, 0.1), "b": (0.93, 0.05), "c": (0.5, 0.2)}
+    tracked = {"a": 0.97, "b": 0.4, "c": 0.8}
+    levels = {"a": 2, "b": 4}
+    assert combined_mastery(model, tracked, "auto", levels) == {"a": (0.97, 0.1), "b": (0.93, 0.05), "c": (0.8, 0.2)}
+    # without levels every skill falls back to "either"
+    assert combined_mastery(model, tracked, "auto") == combined_mastery(model, tracked, "either")
+
+
+def test_auto_follows_the_trackers_held_out_level_choice_on_a_log():
+    rows = []
+    bkt = bkt_sequences(LevelParams.bkt(0.3, 0.2, 0.25, 0.2), 600, 15, seed=2)
+    for i, (ys_a, ys_b) in enumerate(zip(bkt, gradual_sequences(600, seed=3), strict=True)):
+        rows += [Response(f"u{i}", f"a{t}", ("a",), y, float(t)) for t, y in enumerate(ys_a)]
+        rows += [Response(f"u{i}", f"b{t}", ("b",), y, 100.0 + t) for t, y in enumerate(ys_b)]
+    tracker = SkillTracker.fit(ResponseLog.from_rows(rows), min_students=30)
+    levels = tracker.fitted_levels()
+    assert levels["a"] == 2
+    assert levels["b"] > 2
+    assert "z" not in levels  # unfitted skills are not reported (they use the default)
+    model = {"a": (0.6, 0.1), "b": (0.6, 0.1)}
+    tracked = {"a": 0.99, "b": 0.99}
+    auto = combined_mastery(model, tracked, "auto", levels)
+    assert auto["a"][0] == 0.99  # all-or-none skill: tracker
+    assert auto["b"][0] == 0.6  # graded skill: model
+    assert SkillTracker.from_dict(tracker.to_dict()).fitted_levels() == levels

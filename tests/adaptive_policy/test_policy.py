@@ -261,3 +261,11 @@ def test_choose_with_model_and_a_tracker_stops_at_the_skill_ceiling():
     assert choose_with_model(model, state, only_a, tracker=tracker, tracker_state=tracked) is None
     pick = choose_with_model(model, state, only_a, tracker=tracker, tracker_state=tracked, criterion="model")
     assert pick.skill == "a"
+    # "auto": a 2-level (all-or-none) skill is decided by the tracker ...
+    assert choose_with_model(model, state, only_a, tracker=tracker, tracker_state=tracked, criterion="auto") is None
+    # ... a graded (3-level) skill by the model's P(correct), whatever the tracker's top level says
+    graded = SkillTracker({"a": LevelParams((0.0, 0.0, 1.0), (0.2, 0.2), (0.25, 0.5, 0.75))})
+    top = graded.init_state(["a"])
+    assert graded.mastery(top)["a"] == 1.0
+    pick = choose_with_model(model, state, only_a, tracker=graded, tracker_state=top, criterion="auto")
+    assert pick.skill == "a"
