@@ -170,7 +170,8 @@ MODELS = {
 }
 
 
-def run(dataset: str, fold: int, names: list[str], epochs: int, patience: int) -> dict[str, dict]:
+def run(dataset: str, fold: int, names: list[str], epochs: int, patience: int, batch_size: int = 64,
+        lr: float = 1e-3) -> dict[str, dict]:
     t0 = time.time()
     train, valid, test = load(dataset, fold)
     print(f"\n## {dataset} fold {fold}: train {train}, valid {valid}, test {test} "
@@ -185,7 +186,8 @@ def run(dataset: str, fold: int, names: list[str], epochs: int, patience: int) -
         else:
             kind, cfg = MODELS[name]
             model = get_model_class(kind)(**cfg)
-            opts = {} if kind == "pfa" else {"epochs": epochs, "patience": patience, "progress": True}
+            opts = {} if kind == "pfa" else {"epochs": epochs, "patience": patience, "progress": True,
+                                             "batch_size": batch_size, "lr": lr}
             model.fit(train, valid, **opts)
             y, p = model.predict_log(test)
             hist = model.metrics.get("train", {})
@@ -220,12 +222,15 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--patience", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--json", help="also write the results to this JSON file")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     all_results = {}
     for ds in args.datasets.split(","):
-        all_results[ds] = run(ds, args.fold, args.models.split(","), args.epochs, args.patience)
+        all_results[ds] = run(ds, args.fold, args.models.split(","), args.epochs, args.patience, args.batch_size,
+                              args.lr)
     print("\n" + table(all_results))
     if args.json:
         Path(args.json).write_text(json.dumps(all_results, indent=1, default=float))
