@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import functools
 import json
 import uuid
 from collections.abc import Mapping
@@ -20,7 +21,7 @@ from typing import Any
 
 import jwt
 from jwt.algorithms import RSAAlgorithm
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -47,6 +48,8 @@ from lti_tool.settings import Settings
 log = get_logger(__name__)
 
 ALLOWED_ALGORITHMS = ("RS256",)
+MIN_RSA_BITS = 2048  # NIST SP 800-131A; PyJWT only warns below it
+_CONSUME_STATE = delete(LoginState).where(LoginState.state == bindparam("state"))
 
 
 @dataclass(frozen=True)
@@ -125,19 +128,32 @@ def _client_id(payload: dict[str, Any]) -> str:
     raise _fail("The id_token has no 'aud' (audience).")
 
 
+@functools.lru_cache(maxsize=256)
+def _rsa_public_key(n: str, e: str) -> Any:
+    """The parsed RSA public key for a JWK's modulus and exponent, parsed once per process. Keyed by the key
+    material itself, so a platform that rotates or replaces a key under the same kid gets the new one."""
+    return RSAAlgorithm.from_jwk({"kty": "RSA", "n": n, "e": e})
+
+
 def _verify_signature(
     token: str, jwk: dict[str, Any], reg: Registration, client_id: str, leeway: int
 ) -> dict[str, Any]:
     if jwk.get("kty") != "RSA" or jwk.get("alg") not in (None, *ALLOWED_ALGORITHMS):
         raise _fail(f"The platform key {jwk.get('kid')!r} is not an RS256 key.")
     try:
-        public_key = RSAAlgorithm.from_jwk(jwk)
-    except (jwt.InvalidKeyError, ValueError, KeyError) as exc:
+        n, e = jwk["n"], jwk["e"]
+        if not isinstance(n, str) or not isinstance(e, str):
+            raise ValueError("n and e must be strings")
+        public_key = _rsa_public_key(n, e)
+    except (jwt.InvalidKeyError, ValueError, KeyError, TypeError) as exc:
         raise _fail(f"The platform key {jwk.get('kid')!r} in its JWKS is malformed.") from exc
+    if public_key.key_size < MIN_RSA_BITS:
+        raise _fail(f"The platform key {jwk.get('kid')!r} is malformed or too short ({public_key.key_size} bits; "
+                    f"at least {MIN_RSA_BITS} are required).")
     try:
         return jwt.decode(
             token,
-            public_key,  # type: ignore[arg-type]
+            public_key,
             algorithms=list(ALLOWED_ALGORITHMS),
             audience=client_id,
             issuer=reg.issuer,
@@ -298,7 +314,7 @@ def validate_launch(
         )
 
     # ---- everything checked: from here on, write (the caller commits) -------------------------------
-    consumed = session.execute(delete(LoginState).where(LoginState.state == state))
+    consumed = session.execute(_CONSUME_STATE, {"state": state})
     if getattr(consumed, "rowcount", 1) != 1:
         raise _fail("The launch's state was already used (replayed launch).")
     exp = dt.datetime.fromtimestamp(int(claims["exp"]), dt.UTC)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlparse
@@ -60,6 +62,33 @@ def check_registration_usable(reg: Registration) -> None:
         )
 
 
+HOUSEKEEPING_SECONDS = 60.0
+_housekeeping = {"last": float("-inf")}
+_housekeeping_lock = threading.Lock()
+
+
+def _housekeeping_due() -> bool:
+    """At most once a minute per process: three DELETEs on every login cost more CPU than the login itself."""
+    now = time.monotonic()
+    with _housekeeping_lock:
+        if now - _housekeeping["last"] < HOUSEKEEPING_SECONDS:
+            return False
+        _housekeeping["last"] = now
+        return True
+
+
+def purge_expired(session: Session, now: dt.datetime | None = None) -> None:
+    """Delete expired logins, consumed nonces past their token's life and old launch records (indexed columns).
+
+    Only housekeeping: an expired login or launch is refused by its ``expires_at`` whether or not it was deleted,
+    and a nonce row lives until its token can no longer be accepted.
+    """
+    now = now or utcnow()
+    session.execute(delete(LoginState).where(LoginState.expires_at < now))
+    session.execute(delete(UsedNonce).where(UsedNonce.expires_at < now))
+    session.execute(delete(LaunchRecord).where(LaunchRecord.expires_at < now))
+
+
 def begin_login(session: Session, settings: Settings, params: Mapping[str, str]) -> LoginResult:
     """Validate the login initiation and record state + nonce; return where to send the browser."""
     iss = (params.get("iss") or "").strip()
@@ -94,10 +123,8 @@ def begin_login(session: Session, settings: Settings, params: Mapping[str, str])
     state = (STORAGE_MODE if storage_target else COOKIE_MODE) + secrets.token_urlsafe(32)
     nonce = secrets.token_urlsafe(32)
     now = utcnow()
-    # Housekeeping on indexed columns: expired logins, consumed nonces past their token's life, old launches.
-    session.execute(delete(LoginState).where(LoginState.expires_at < now))
-    session.execute(delete(UsedNonce).where(UsedNonce.expires_at < now))
-    session.execute(delete(LaunchRecord).where(LaunchRecord.expires_at < now))
+    if _housekeeping_due():
+        purge_expired(session, now)
     session.add(
         LoginState(
             state=state,

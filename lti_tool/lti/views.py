@@ -81,6 +81,7 @@ def launch() -> Response:
         _delete_state_cookie(response)
         return response
     g.storage_check = validated.storage_check
+    g.validated_launch = validated  # the page shows its rows and carries its token: no second lookup or signature
     if validated.claims[c.MESSAGE_TYPE] == c.DEEP_LINKING_REQUEST:
         response = deep_linking.render_picker(session, validated.lti_session)
     else:

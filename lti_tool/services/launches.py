@@ -6,10 +6,11 @@ Called only after the launch is fully validated (nothing is written for a refuse
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, and_, bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -28,10 +29,17 @@ class LaunchRows:
     resource_link: ResourceLink | None
 
 
-def _get_or_create(session: Session, model: type, keys: dict[str, Any], defaults: dict[str, Any] | None = None):
+@functools.cache
+def _lookup(model: type, names: tuple[str, ...]) -> Select:
+    """``SELECT model WHERE name = :name ...``, built once per model and key set (statement building is the
+    costly part of a query at launch rates)."""
+    return select(model).where(*(getattr(model, n) == bindparam(n) for n in names))
+
+
+def _get_or_create(session: Session, model: Any, keys: dict[str, Any], defaults: dict[str, Any] | None = None):
     """Return the row with ``keys``, inserting it first (atomically, ignoring a concurrent insert) if needed."""
-    stmt = select(model).filter_by(**keys)
-    row = session.scalars(stmt).first()
+    stmt = _lookup(model, tuple(sorted(keys)))
+    row = session.scalars(stmt, keys).first()
     if row is not None:
         return row
     session.flush()
@@ -39,7 +47,39 @@ def _get_or_create(session: Session, model: type, keys: dict[str, Any], defaults
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     session.execute(insert(model.__table__).values(**values).on_conflict_do_nothing())
-    return session.scalars(stmt.execution_options(populate_existing=True)).one()
+    return session.scalars(stmt.execution_options(populate_existing=True), keys).one()
+
+
+# A repeat launch (the common case) finds its user, course, membership and link with this one query.
+_KNOWN = (
+    select(User, Context, Membership, ResourceLink)
+    .select_from(User)
+    .outerjoin(Context, and_(Context.deployment_id == bindparam("deployment_id"),
+                             Context.context_id == bindparam("context_id")))
+    .outerjoin(Membership, and_(Membership.context_id == Context.id, Membership.user_id == User.id))
+    .outerjoin(ResourceLink, and_(ResourceLink.context_id == Context.id,
+                                  ResourceLink.resource_link_id == bindparam("resource_link_id")))
+    .where(User.registration_id == bindparam("registration_id"), User.sub == bindparam("sub"))
+    .limit(1)
+)
+
+
+def _known_rows(session: Session, reg: Registration, deployment: Deployment, claims: dict[str, Any], *,
+                context_id: str, link_id: str | None) -> tuple[Any, Any, Any, Any]:
+    row = session.execute(_KNOWN, {
+        "registration_id": reg.id, "sub": str(claims["sub"]), "deployment_id": deployment.id,
+        "context_id": context_id, "resource_link_id": link_id,
+    }).first()
+    if row is None:
+        return (None, None, None, None)
+    return (row[0], row[1], row[2], row[3])
+
+
+def _set(row: Any, **values: Any) -> None:
+    """Assign only what changed: an unchanged row stays clean, so the flush has nothing to compare or write."""
+    for name, value in values.items():
+        if getattr(row, name) != value:
+            setattr(row, name, value)
 
 
 def _str(value: Any, limit: int) -> str | None:
@@ -48,16 +88,18 @@ def _str(value: Any, limit: int) -> str | None:
     return str(value)[:limit]
 
 
-def upsert_user(session: Session, reg: Registration, claims: dict[str, Any], is_test_user: bool) -> User:
-    user = _get_or_create(session, User, {"registration_id": reg.id, "sub": str(claims["sub"])},
-                          {"is_test_user": is_test_user})
+def upsert_user(session: Session, reg: Registration, claims: dict[str, Any], is_test_user: bool,
+                user: User | None = None) -> User:
+    if user is None:
+        user = _get_or_create(session, User, {"registration_id": reg.id, "sub": str(claims["sub"])},
+                              {"is_test_user": is_test_user})
     # Platforms send personal data according to their privacy settings: keep what this launch did not send.
     for field, limit in _MAX.items():
         value = _str(claims.get(field), limit)
         if value is not None:
-            setattr(user, field, value)
+            _set(user, **{field: value})
     if is_test_user:
-        user.is_test_user = True
+        _set(user, is_test_user=True)
     return user
 
 
@@ -83,37 +125,41 @@ def record_launch(
     is_learner: bool,
     is_test_user: bool,
 ) -> LaunchRows:
-    user = upsert_user(session, reg, claims, is_test_user)
     context_claim = claims.get(c.CONTEXT)
     if not isinstance(context_claim, dict) or not context_claim.get("id"):
+        user = upsert_user(session, reg, claims, is_test_user)
         session.flush()
         return LaunchRows(user, None, None, None)
+    context_id = str(context_claim["id"])[:255]
+    link_claim = claims.get(c.RESOURCE_LINK)
+    link_id = None
+    if claims.get(c.MESSAGE_TYPE) == c.RESOURCE_LINK_REQUEST and isinstance(link_claim, dict):
+        link_id = str(link_claim["id"])[:255]
+    known_user, known_context, known_membership, known_link = _known_rows(
+        session, reg, deployment, claims, context_id=context_id, link_id=link_id)
+    user = upsert_user(session, reg, claims, is_test_user, known_user)
 
-    context = _get_or_create(session, Context, {"deployment_id": deployment.id,
-                                                "context_id": str(context_claim["id"])[:255]})
-    context.label = _str(context_claim.get("label"), 255) or context.label
-    context.title = _str(context_claim.get("title"), 512) or context.title
-    context.services = _services(claims, context.services)
+    context = known_context or _get_or_create(session, Context, {"deployment_id": deployment.id,
+                                                                 "context_id": context_id})
+    _set(context, label=_str(context_claim.get("label"), 255) or context.label,
+         title=_str(context_claim.get("title"), 512) or context.title,
+         services=_services(claims, context.services))
 
-    membership = _get_or_create(session, Membership, {"context_id": context.id, "user_id": user.id},
-                                {"roles": [], "is_instructor": False, "is_learner": False,
-                                 "status": "active", "source": "launch"})
-    membership.roles = list(roles)
-    membership.is_instructor = is_instructor
-    membership.is_learner = is_learner
-    membership.status = "active"
+    membership = known_membership or _get_or_create(
+        session, Membership, {"context_id": context.id, "user_id": user.id},
+        {"roles": [], "is_instructor": False, "is_learner": False, "status": "active", "source": "launch"})
+    _set(membership, roles=list(roles), is_instructor=is_instructor, is_learner=is_learner, status="active")
 
     resource_link = None
-    link_claim = claims.get(c.RESOURCE_LINK)
-    if claims.get(c.MESSAGE_TYPE) == c.RESOURCE_LINK_REQUEST and isinstance(link_claim, dict):
-        resource_link = _get_or_create(session, ResourceLink, {"context_id": context.id,
-                                                               "resource_link_id": str(link_claim["id"])[:255]})
-        resource_link.title = _str(link_claim.get("title"), 512) or resource_link.title
+    if link_id is not None and isinstance(link_claim, dict):
+        resource_link = known_link or _get_or_create(session, ResourceLink, {"context_id": context.id,
+                                                                             "resource_link_id": link_id})
+        _set(resource_link, title=_str(link_claim.get("title"), 512) or resource_link.title)
         custom = claims.get(c.CUSTOM)
         if isinstance(custom, dict):
-            resource_link.custom = {str(k): v for k, v in custom.items()}
+            _set(resource_link, custom={str(k): v for k, v in custom.items()})
         ags = claims.get(c.AGS_ENDPOINT)
         if isinstance(ags, dict) and isinstance(ags.get("lineitem"), str):
-            resource_link.lineitem_url = ags["lineitem"][:1024]
+            _set(resource_link, lineitem_url=ags["lineitem"][:1024])
     session.flush()
     return LaunchRows(user, context, membership, resource_link)

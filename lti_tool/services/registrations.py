@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, selectinload
 
 from lti_tool.models import Deployment, Registration
@@ -77,10 +77,16 @@ def add(
     return reg
 
 
+# Built once: every launch runs these, and building a statement costs more CPU than SQLite takes to answer it.
+_BY_ISSUER_AND_CLIENT = select(Registration).where(
+    Registration.issuer == bindparam("issuer"), Registration.client_id == bindparam("client_id")).limit(1)
+_DEPLOYMENT = select(Deployment).where(
+    Deployment.registration_id == bindparam("registration_id"),
+    Deployment.deployment_id == bindparam("deployment_id")).limit(1)
+
+
 def get(session: Session, issuer: str, client_id: str) -> Registration | None:
-    return session.scalars(
-        select(Registration).where(Registration.issuer == issuer, Registration.client_id == client_id)
-    ).first()
+    return session.scalars(_BY_ISSUER_AND_CLIENT, {"issuer": issuer, "client_id": client_id}).first()
 
 
 def get_by_id(session: Session, registration_id: int) -> Registration | None:
@@ -147,9 +153,7 @@ def add_deployment(session: Session, reg: Registration, deployment_id: str, *, a
 
 
 def find_deployment(session: Session, reg: Registration, deployment_id: str) -> Deployment | None:
-    return session.scalars(
-        select(Deployment).where(Deployment.registration_id == reg.id, Deployment.deployment_id == deployment_id)
-    ).first()
+    return session.scalars(_DEPLOYMENT, {"registration_id": reg.id, "deployment_id": deployment_id}).first()
 
 
 def check_deployment(session: Session, reg: Registration, deployment_id: str) -> DeploymentCheck:

@@ -51,17 +51,28 @@ def role_label(lti_session: LtiSession) -> str:
     return _("Guest (no course role)")
 
 
+def _launched(lti_session: LtiSession) -> Any:
+    """The launch this request just validated, when ``lti_session`` is its session (else None)."""
+    launch = g.get("validated_launch")
+    return launch if launch is not None and launch.lti_session is lti_session else None
+
+
 def load_viewer(session: Session, lti_session: LtiSession) -> Viewer:
-    user = session.get(User, lti_session.user_id)
-    if user is None or user.registration_id != lti_session.registration_id:
-        raise LookupError("the session's user no longer exists")
-    context = session.get(Context, lti_session.context_id) if lti_session.context_id else None
-    link = session.get(ResourceLink, lti_session.resource_link_id) if lti_session.resource_link_id else None
+    launch = _launched(lti_session)
+    if launch is not None:  # rendered by the launch itself: its rows are at hand
+        user, context, link, registration = launch.user, launch.context, launch.resource_link, launch.registration
+    else:
+        user = session.get(User, lti_session.user_id)
+        if user is None or user.registration_id != lti_session.registration_id:
+            raise LookupError("the session's user no longer exists")
+        context = session.get(Context, lti_session.context_id) if lti_session.context_id else None
+        link = session.get(ResourceLink, lti_session.resource_link_id) if lti_session.resource_link_id else None
+        registration = session.get(Registration, lti_session.registration_id)
     return Viewer(
         user=user,
         context=context,
         resource_link=link,
-        registration=session.get(Registration, lti_session.registration_id),
+        registration=registration,
         role_label=role_label(lti_session),
         is_test_user=lti_session.is_test_user,
         role=role_key(lti_session),
@@ -71,6 +82,9 @@ def load_viewer(session: Session, lti_session: LtiSession) -> Viewer:
 def session_token(lti_session: LtiSession) -> str:
     from lti_tool.app import get_settings
 
+    launch = _launched(lti_session)
+    if launch is not None:
+        return str(launch.token)
     settings = get_settings()
     return issue_token(lti_session, secret=settings.secret(), ttl_seconds=settings.session_token_ttl_seconds)
 

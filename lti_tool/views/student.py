@@ -7,9 +7,11 @@ session token from ``<meta name="adaptive-lti-session">`` (no cookie). Texts are
 
 from __future__ import annotations
 
+import functools
+
 from flask import Response, g
+from flask_babel import get_locale, refresh
 from flask_babel import gettext as _
-from flask_babel import refresh
 from sqlalchemy.orm import Session
 
 from lti_tool.lti.session import LtiSession
@@ -18,6 +20,12 @@ from lti_tool.views.common import render_launched_page
 
 def page_strings() -> dict[str, str]:
     """The texts practice.js shows, in the page's language."""
+    return dict(_page_strings(str(get_locale())))
+
+
+@functools.lru_cache(maxsize=8)
+def _page_strings(locale: str) -> dict[str, str]:
+    """Translated once per locale and process (about 30 gettext calls per launch otherwise)."""
     return {
         "loading": _("Loading the next question…"),
         "check": _("Check answer"),
