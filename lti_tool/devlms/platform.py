@@ -393,6 +393,28 @@ class Platform:
                 fields["lti_storage_target"] = spec.storage_target
             return render_template_string(AUTOPOST, action=p["redirect_uri"], fields=fields)
 
+        @bp.get("/storage_course")
+        def storage_course():
+            """The tool launched in an iframe next to the platform's storage frame (LTI client-side storage)."""
+            role = request.args.get("role", STUDENT)
+            if role not in (STUDENT, INSTRUCTOR):
+                abort(400)
+            login = platform.launch_url_for_browser(role, storage_target=STORAGE_FRAME)
+            frame = "/storage_frame?" + urlencode({k: v for k, v in request.args.items() if k != "role"})
+            return render_template_string(STORAGE_COURSE, login_url=login, frame_url=frame, frame_name=STORAGE_FRAME)
+
+        @bp.get("/storage_frame")
+        def storage_frame():
+            """The platform side of lti.put_data / lti.get_data (specs lti-cs-oidc, lti-pm-s).
+
+            ``tamper=1`` hands back a different state than the one stored (a test of the tool's check);
+            ``accept_origin`` replaces the tool's origin as the only one whose messages are answered.
+            """
+            tool = urlparse(platform.tool_url)
+            accept = request.args.get("accept_origin") or f"{tool.scheme}://{tool.netloc}"
+            return render_template_string(STORAGE_FRAME_PAGE, accept_origin=accept,
+                                          tamper=request.args.get("tamper") == "1")
+
         @bp.post("/deep_link_return")
         def deep_link_return():
             token = request.form.get("JWT", "")
@@ -515,12 +537,55 @@ class Platform:
                 http.close()
 
     def launch_url_for_browser(self, role: str, message_type: str = c.RESOURCE_LINK_REQUEST,
-                               resource_link_id: str | None = None, locale: str = "en") -> str:
-        """A tool login URL a browser can follow (the simulator's launch buttons)."""
+                               resource_link_id: str | None = None, locale: str = "en",
+                               storage_target: str | None = None) -> str:
+        """A tool login URL a browser can follow (the simulator's launch buttons). ``storage_target``: offer LTI
+        client-side storage in the platform frame of that name (as Canvas does with ``post_message_forwarding``)."""
         hint = self.new_spec(LaunchSpec(role=role, message_type=message_type, resource_link_id=resource_link_id,
-                                        locale=locale))
-        return self.tool_url + "/lti/login?" + urlencode(self.login_params(hint))
+                                        locale=locale, storage_target=storage_target))
+        return self.tool_url + "/lti/login?" + urlencode(self.login_params(hint, lti_storage_target=storage_target))
 
+
+STORAGE_FRAME = "post_message_forwarding"
+
+STORAGE_COURSE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>Course (client-side storage)</title></head><body>
+<iframe name="{{ frame_name }}" src="{{ frame_url }}" title="Platform storage" hidden></iframe>
+<iframe name="tool" title="The tool" style="width:100%;height:90vh;border:0"></iframe>
+<script>
+  // The tool's login starts once the storage frame listens, as an LMS page loads its frames first.
+  document.querySelector("iframe[name={{ frame_name }}]").addEventListener("load", function () {
+    document.querySelector("iframe[name=tool]").src = {{ login_url | tojson }};
+  });
+</script></body></html>"""
+
+STORAGE_FRAME_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Storage</title></head><body>
+<script>
+  // Data is kept per origin and key; only the tool's origin is answered, and answers go back to that origin only.
+  window.ltiStore = {};
+  window.ltiRefused = [];
+  var acceptOrigin = {{ accept_origin | tojson }};
+  var tamper = {{ "true" if tamper else "false" }};
+  window.addEventListener("message", function (event) {
+    var m = event.data;
+    if (!m || typeof m !== "object" || typeof m.subject !== "string") return;
+    if (event.origin !== acceptOrigin) { window.ltiRefused.push(event.origin); return; }
+    var store = window.ltiStore[event.origin] = window.ltiStore[event.origin] || {};
+    var answer = { subject: m.subject + ".response", message_id: m.message_id, key: m.key };
+    if (typeof m.key !== "string" || !m.key) {
+      answer.error = { code: "bad_request", message: "a key is required" };
+    } else if (m.subject === "lti.put_data") {
+      store[m.key] = m.value;
+      answer.value = m.value;
+    } else if (m.subject === "lti.get_data") {
+      if (!(m.key in store)) answer.error = { code: "bad_request", message: "no value for this key" };
+      else answer.value = tamper && m.key.indexOf("state_") === 0 ? store[m.key] + "-tampered" : store[m.key];
+    } else {
+      answer.error = { code: "unsupported_subject", message: "unsupported subject " + m.subject };
+    }
+    event.source.postMessage(answer, event.origin);
+  });
+</script></body></html>"""
 
 AUTOPOST = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Launching…</title></head><body>
 <form id="autopost" method="post" action="{{ action }}">

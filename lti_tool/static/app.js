@@ -36,8 +36,11 @@
   // the launch page shows its content only after the platform hands the same values back.
   function storageCall(check, subject, payload) {
     return new Promise(function (resolve, reject) {
-      var parent = window.parent || window.opener;
-      var target = check.target === "_parent" ? parent : parent.frames[check.target];
+      // In an iframe the platform is the parent; in a new window (no parent) it is the opener.
+      var parent = window.parent !== window ? window.parent : window.opener;
+      var target = null;
+      try { target = !parent ? null : check.target === "_parent" ? parent : parent.frames[check.target]; }
+      catch (e) { target = null; }
       if (!target) { reject(new Error("no storage frame " + check.target)); return; }
       var id = (window.crypto && crypto.randomUUID) ? crypto.randomUUID() : String(Math.random()).slice(2);
       var timer = setTimeout(function () { reject(new Error("the LMS did not answer")); }, 2000);
