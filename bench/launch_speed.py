@@ -35,11 +35,11 @@ from urllib.parse import parse_qs, urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lti_tool import migrate  # noqa: E402
-from lti_tool.app import create_app  # noqa: E402
-from lti_tool.db import Database  # noqa: E402
-from lti_tool.devlms.platform import STUDENT, LaunchSpec, Platform, RsaKey  # noqa: E402
-from lti_tool.settings import Settings  # noqa: E402
+from lti_tool import migrate
+from lti_tool.app import create_app
+from lti_tool.db import Database
+from lti_tool.devlms.platform import STUDENT, LaunchSpec, Platform, RsaKey
+from lti_tool.settings import Settings
 
 SECRET = "bench-secret-key-that-is-long-enough-0123456789"
 TOOL = "http://tool.bench"
