@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import logging
 import statistics
 import sys
 import tempfile
@@ -172,6 +173,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--profile", metavar="FILE",
                         help="profile our launch POSTs: FILE.prof (cProfile) or FILE.txt/.html (pyinstrument)")
     args = parser.parse_args(argv)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the platform's JWKS requests
 
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/bench.db"
