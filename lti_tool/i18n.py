@@ -34,6 +34,9 @@ def get_locale() -> str:
     chosen = to_babel_locale(getattr(lti_session, "locale", None)) if lti_session is not None else None
     if chosen:
         return chosen
+    chosen = to_babel_locale(g.get("launch_locale_hint"))  # a refused launch: the locale its token asked for
+    if chosen:
+        return chosen
     best = request.accept_languages.best_match(["en", "zh-CN", "zh-Hans", "zh"])
     return to_babel_locale(best) or "en"
 

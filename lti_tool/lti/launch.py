@@ -226,6 +226,15 @@ def launch_locale(claims: Mapping[str, Any]) -> str | None:
     return None
 
 
+def token_locale(id_token: str) -> str | None:
+    """The language an id_token asks for, read without verifying it: only for choosing the language of the page
+    that refuses it."""
+    try:
+        return launch_locale(_unverified(id_token)[1])
+    except LaunchError:
+        return None
+
+
 def validate_launch(
     session: Session,
     settings: Settings,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, g, jsonify, make_response, redirect, render_template, request
-from flask_babel import gettext
+from flask_babel import gettext, refresh
 
 from lti_tool.app import get_settings
 from lti_tool.db import get_session
@@ -11,7 +11,7 @@ from lti_tool.logs import get_logger
 from lti_tool.lti import claims as c
 from lti_tool.lti import deep_linking, tool_config
 from lti_tool.lti.errors import LtiError
-from lti_tool.lti.launch import validate_launch
+from lti_tool.lti.launch import token_locale, validate_launch
 from lti_tool.lti.login import begin_login, cookie_name
 from lti_tool.lti.session import current_session, require_session
 from lti_tool.services import keys
@@ -77,6 +77,8 @@ def launch() -> Response:
     except LtiError as exc:
         session.rollback()
         log.info("launch_refused", status=exc.status, reason=exc.detail[:160])
+        g.launch_locale_hint = token_locale(request.form.get("id_token", ""))
+        refresh()
         response = error_page(exc)
         _delete_state_cookie(response)
         return response

@@ -100,3 +100,12 @@ def test_deep_linking_picker_in_chinese(platform, http):
     answer = http.post(platform.tool_url + chosen["action"], data=chosen["fields"])
     assert 'lang="zh-Hans"' in answer.text
     assert "正在返回你的课程" in answer.text
+
+
+def test_refused_launch_page_follows_the_token_locale(platform, http):
+    result = platform.launch(STUDENT, locale="zh-CN", claims={c.VERSION: "1.1"})
+    assert result.status == 400
+    assert "<h1>LTI 启动被拒绝</h1>" in result.html
+    assert "1.1" in result.html  # the detail, for the admin, stays as written
+    english = platform.launch(STUDENT, claims={c.VERSION: "1.1"})
+    assert "<h1>LTI launch refused</h1>" in english.html
