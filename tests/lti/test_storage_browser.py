@@ -28,7 +28,7 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def browser(database_url):
     if "postgresql" in database_url:
         pytest.skip("the browser tests run once (SQLite); the server side is covered on PostgreSQL elsewhere")
