@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 export ADAPTIVE_LTI_INSTANCE_PATH ?= $(CURDIR)/instance
 
-.PHONY: run test install install-dev lint typecheck migrate clean bench translations
+.PHONY: run test install install-dev lint migrate clean translations
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

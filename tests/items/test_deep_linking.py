@@ -12,7 +12,7 @@ from lti_tool.services.item_formats import csv as csv_format
 
 
 def _picker(platform, http):
-    spec = LaunchSpec(role=INSTRUCTOR, message_type=c.DEEP_LINKING_REQUEST, claims={"locale": "zh-Hans"})
+    spec = LaunchSpec(role=INSTRUCTOR, message_type=c.DEEP_LINKING_REQUEST, locale="zh-Hans")
     hint = platform.new_spec(spec)
     resp = http.get(platform.tool_url + "/lti/login", params=platform.login_params(hint))
     form = parse_html(resp.text).forms[0]
