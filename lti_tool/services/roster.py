@@ -16,6 +16,7 @@ import datetime as dt
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from flask_babel import gettext
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -30,7 +31,15 @@ log = get_logger(__name__)
 SCOPE_NRPS = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
 MEMBERSHIP_TYPE = "application/vnd.ims.lti-nrps.v2.membershipcontainer+json"
 MAX_PAGES = 1000
-NO_NRPS_MESSAGE = (
+
+
+def N_(message: str) -> str:
+    """Marks ``message`` for extraction (``make translations``); it is translated where it is shown."""
+    return message
+
+
+# Stored (in English) in roster_sync.message and logged; status() translates it for the instructor page.
+NO_NRPS_MESSAGE = N_(
     "The LMS did not grant this tool the roster service (Names and Role Provisioning Services) for this course, "
     "so the class list fills in as students launch the activity. An LMS administrator can enable it in the "
     "tool's settings (Moodle: 'IMS LTI Names and Role Provisioning'; Canvas: the developer key's "
@@ -86,13 +95,13 @@ def status(session: Session, context: Context) -> dict[str, Any]:
     active = sum(1 for m in members if m.status == "active")
     base = {"available": has_nrps(context), "active_members": active, "inactive_members": len(members) - active}
     if not has_nrps(context):
-        return {**base, "status": "unavailable", "message": NO_NRPS_MESSAGE}
+        return {**base, "status": "unavailable", "message": gettext(NO_NRPS_MESSAGE)}
     if row is None:
-        return {**base, "status": "never", "message": "The roster has not been synchronised yet."}
+        return {**base, "status": "never", "message": gettext("The roster has not been synchronised yet.")}
     return {
         **base,
         "status": row.status,
-        "message": row.message,
+        "message": gettext(NO_NRPS_MESSAGE) if row.message == NO_NRPS_MESSAGE else row.message,
         "last_success_at": row.last_success_at.isoformat() if row.last_success_at else None,
         "finished_at": row.finished_at.isoformat() if row.finished_at else None,
         "members_total": row.members_total,

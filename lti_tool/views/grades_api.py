@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, jsonify, request
+from flask_babel import gettext as _
 
 from lti_tool import jobs
 from lti_tool.db import get_session
@@ -27,7 +28,7 @@ def _context_id() -> int | None:
 
 
 def _no_course():
-    return jsonify(error="no_course", message="This launch has no course."), 400
+    return jsonify(error="no_course", message=_("This launch has no course.")), 400
 
 
 def _score_dict(row: Any, user: Any, item: Any) -> dict[str, Any]:
@@ -124,7 +125,7 @@ def roster_sync():
         return _no_course()
     context = get_session().get(Context, lti_session.context_id)
     if not roster.has_nrps(context):
-        return jsonify(error="unavailable", message=roster.NO_NRPS_MESSAGE), 409
+        return jsonify(error="unavailable", message=_(roster.NO_NRPS_MESSAGE)), 409
     jobs.enqueue("roster.sync", context_id=lti_session.context_id)
     return jsonify(queued=True), 202
 

@@ -22,11 +22,20 @@ def test_zh_catalog_is_complete_and_compiled():
     with (po_path.with_suffix(".mo")).open("rb") as f:
         compiled = gettext.GNUTranslations(f)
     for m in messages:  # run `make translations` (pybabel compile) after editing the .po
-        assert compiled.gettext(m.id) == m.string, m.id
+        if m.pluralizable:  # ngettext: zh has one plural form, used for every count
+            assert all(m.string), m.id
+            for n in (1, 2):
+                assert compiled.ngettext(m.id[0], m.id[1], n) == m.string[0], m.id
+        else:
+            assert compiled.gettext(m.id) == m.string, m.id
     # the catalog's placeholders survive translation
     for m in messages:
-        for token in ("%(n)s", "%(total)s", "%(skill)s", "%(mastery)s", "%(unlocks)s"):
-            assert (token in m.id) == (token in m.string), (m.id, m.string)
+        ids = m.id if m.pluralizable else (m.id,)
+        strings = m.string if m.pluralizable else (m.string,)
+        for token in ("%(n)s", "%(num)d", "%(total)s", "%(skill)s", "%(mastery)s", "%(unlocks)s", "%(message)s",
+                      "%(when)s"):
+            for string in strings:
+                assert (token in ids[0]) == (token in string), (m.id, m.string)
 
 
 def test_locale_mapping():
