@@ -72,7 +72,7 @@ def init_app(app: Flask) -> None:
     Babel(app, locale_selector=get_locale, default_translation_directories="translations")
     from flask_babel import get_translations
 
-    app.jinja_env.install_gettext_callables(  # as Flask-Babel installs them, with the faster gettext
+    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]  # i18n extension; as Flask-Babel installs them, with the faster gettext
         gettext=_template_gettext,
         ngettext=lambda s, p, n: get_translations().ungettext(s, p, n),
         pgettext=lambda c, s: get_translations().upgettext(c, s),

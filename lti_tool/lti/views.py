@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, g, jsonify, make_response, redirect, render_template, request
 from flask_babel import gettext, refresh
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from lti_tool.app import get_settings
 from lti_tool.db import get_session
@@ -37,7 +38,7 @@ def _cookie_kwargs() -> dict:
 
 
 @bp.route("/lti/login", methods=["GET", "POST"])
-def login() -> Response:
+def login() -> WerkzeugResponse:
     params = dict(request.args.items())
     params.update(request.form.items())
     # Canvas sends deployment_id where the spec says lti_deployment_id; both are only hints here.
@@ -53,7 +54,7 @@ def login() -> Response:
         log.info("login_refused", reason=exc.detail[:120])
         return error_page(exc)
     if result.storage_target:
-        response = make_response(render_template(
+        response: WerkzeugResponse = make_response(render_template(
             "lti/login_storage.html", redirect_url=result.redirect_url, storage={
                 "target": result.storage_target, "origin": result.platform_origin,
                 "state": result.state, "nonce": result.nonce,
@@ -72,7 +73,8 @@ def launch() -> Response:
     settings = get_settings()
     try:
         validated = validate_launch(session, settings, request.form, request.cookies)
-        launch_validated.send(current_app._get_current_object(), session=session, launch=validated)
+        launch_validated.send(current_app._get_current_object(),  # type: ignore[attr-defined]
+                              session=session, launch=validated)
         session.commit()
     except LtiError as exc:
         session.rollback()

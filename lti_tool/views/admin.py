@@ -15,7 +15,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, abort, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, abort, make_response, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
 from lti_tool.app import get_settings
 from lti_tool.db import get_session
@@ -70,7 +71,7 @@ def admin_required(view: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login() -> Response:
+def login() -> ResponseReturnValue:
     token = _admin_token()
     if token is None:
         if get_settings().is_production:
@@ -93,7 +94,7 @@ def login() -> Response:
 
 
 @bp.post("/logout")
-def logout() -> Response:
+def logout() -> ResponseReturnValue:
     response = redirect(url_for("admin.login"))
     response.delete_cookie(COOKIE, path="/admin", secure=get_settings().https, httponly=True, samesite="Strict")
     return response
@@ -101,7 +102,7 @@ def logout() -> Response:
 
 @bp.get("/")
 @admin_required
-def registrations_page() -> Response:
+def registrations_page() -> ResponseReturnValue:
     regs = registrations.list_all(get_session())
     return make_response(render_template("admin/registrations.html", registrations=regs,
                                          open_dev=_admin_token() is None))
@@ -116,7 +117,7 @@ def _registration(reg_id: int) -> Registration:
 
 @bp.post("/registrations/<int:reg_id>/status")
 @admin_required
-def set_status(reg_id: int) -> Response:
+def set_status(reg_id: int) -> ResponseReturnValue:
     reg = _registration(reg_id)
     action = request.form.get("action")
     if action in ("approve", "enable"):
@@ -132,7 +133,7 @@ def set_status(reg_id: int) -> Response:
 
 @bp.post("/registrations/<int:reg_id>/policy")
 @admin_required
-def set_policy(reg_id: int) -> Response:
+def set_policy(reg_id: int) -> ResponseReturnValue:
     reg = _registration(reg_id)
     try:
         registrations.set_policy(get_session(), reg, request.form.get("policy", ""))
@@ -144,7 +145,7 @@ def set_policy(reg_id: int) -> Response:
 
 @bp.post("/registrations/<int:reg_id>/deployments")
 @admin_required
-def add_deployment(reg_id: int) -> Response:
+def add_deployment(reg_id: int) -> ResponseReturnValue:
     reg = _registration(reg_id)
     deployment_id = request.form.get("deployment_id", "").strip()
     if not deployment_id:
@@ -156,5 +157,5 @@ def add_deployment(reg_id: int) -> Response:
 
 @bp.get("/urls")
 @admin_required
-def urls_page() -> Response:
+def urls_page() -> ResponseReturnValue:
     return make_response(render_template("admin/urls.html", urls=tool_urls(get_settings())))

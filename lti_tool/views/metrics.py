@@ -5,6 +5,8 @@ No personal data: counts only. Expose it to your monitoring network only (see do
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from flask import Blueprint, Response
 from sqlalchemy import func, select
 
@@ -15,11 +17,11 @@ from lti_tool.services import grades
 bp = Blueprint("metrics", __name__)
 
 
-def _gauge(lines: list[str], name: str, help_text: str, values: dict[str, float] | float,
+def _gauge(lines: list[str], name: str, help_text: str, values: Mapping[str, float] | float,
            label: str = "status") -> None:
     lines.append(f"# HELP {name} {help_text}")
     lines.append(f"# TYPE {name} gauge")
-    if isinstance(values, dict):
+    if isinstance(values, Mapping):
         for key, value in sorted(values.items()):
             lines.append(f'{name}{{{label}="{key}"}} {value:g}')
     else:
