@@ -56,6 +56,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(practice_api_bp)
     from lti_tool.views.mastery_panel import init_app as mastery_panel_init_app
     mastery_panel_init_app(app)
+    from lti_tool.views.engine_panel import init_app as engine_panel_init_app
+    engine_panel_init_app(app)
     from lti_tool.services.items import init_app as items_init_app
     items_init_app(app)
     from lti_tool.jobs import init_app as jobs_init_app

@@ -409,6 +409,8 @@ def _register_subcommands() -> None:
     main.add_command(dev)
     from lti_tool.jobs.cli import worker
     main.add_command(worker)
+    from lti_tool.engine_cli import engine
+    main.add_command(engine)
     # `kt` (the engine's commands) is loaded lazily by LazyGroup: importing torch costs seconds.
 
 

@@ -33,7 +33,7 @@ log = get_logger(__name__)
 
 QUEUES = ("grades", "roster", "training")
 # Modules that define jobs; a subsystem with jobs appends its module here (one line).
-JOB_MODULES = ["lti_tool.jobs.tasks"]
+JOB_MODULES = ["lti_tool.jobs.tasks", "lti_tool.jobs.training"]
 
 
 @dataclass(frozen=True)

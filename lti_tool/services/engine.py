@@ -1,7 +1,8 @@
 """The knowledge-tracing engine inside the web app: loaded once per process, per-student state cached.
 
-- The model is the champion recorded in ``ADAPTIVE_LTI_KT_REGISTRY`` (``adaptive.champion.load_champion``), or the
-  engine's untrained baseline when no registry or no decision exists (it needs no training data). A newly recorded
+- The model is the champion recorded in the registry (``ADAPTIVE_LTI_KT_REGISTRY``, default ``<instance>/models``,
+  written by the ``training.select`` job; ``adaptive.champion.load_champion``), or the
+  engine's untrained baseline when no decision exists (it needs no training data). A newly recorded
   champion is picked up when ``champion.json`` changes (checked at most every ``RELOAD_CHECK_SECONDS``); learner
   states built by the previous model are rebuilt from the attempts (``StaleStateError``).
 - Candidates (a bank's items encoded for the model) are cached per bank version.
@@ -151,6 +152,12 @@ def _load(registry: Path | None) -> KTModel:
     return get_model_class(BASELINE)()
 
 
+def registry_path(settings: Any) -> Path:
+    """The champion/challenger registry the engine serves from and the training job writes to:
+    ``ADAPTIVE_LTI_KT_REGISTRY``, else ``<instance>/models`` (no ``champion.json`` there yet: the baseline)."""
+    return Path(settings.kt_registry) if settings.kt_registry else Path(settings.instance_path) / "models"
+
+
 _process_lock = threading.Lock()
 
 
@@ -164,8 +171,7 @@ def get_engine(app: Any = None) -> Engine:
         with _process_lock:
             engine = app.extensions.get("practice_engine")
             if engine is None:
-                registry = app.config["SETTINGS"].kt_registry
-                engine = Engine.from_registry(Path(registry) if registry else None)
+                engine = Engine.from_registry(registry_path(app.config["SETTINGS"]))
                 app.extensions["practice_engine"] = engine
     engine.maybe_reload()
     return engine

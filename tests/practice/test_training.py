@@ -1,0 +1,136 @@
+"""Champion/challenger training on the tool's own attempts: the ``training.select`` job, the registry the engine
+serves from, the instructor panel and its "Retrain now" endpoint."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import random
+
+import requests
+from sqlalchemy import select
+
+from lti_tool import jobs
+from lti_tool.jobs import JobContext
+from lti_tool.models.course import Context, ResourceLink, User
+from lti_tool.models.items import Item
+from lti_tool.models.practice import Attempt, PracticeEnrolment, ServedItem
+from lti_tool.services.engine import engine_item_id, registry_path
+from tests.practice.conftest import LINK, run_jobs
+
+TINY = {"dkt": {"d_model": 8, "hidden": 8}, "akt": {"d_model": 8, "heads": 2, "d_ff": 8}}
+
+
+def _simulate(db, bank, *, n_students: int, per_student: int, test_users: int = 0, seed: int = 0) -> None:
+    """Direct inserts of a class's answers: students of varying ability answer items of varying difficulty."""
+    rng = random.Random(seed)
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    with db.session() as s:
+        link = s.scalars(select(ResourceLink).where(ResourceLink.resource_link_id == LINK)).one()
+        context = s.get(Context, link.context_id)
+        registration_id = s.scalars(select(User.registration_id)).first()
+        items = s.scalars(select(Item).where(Item.bank_id == bank["id"]).order_by(Item.id)).all()
+        item_skills = [(it, [sk.key for sk in it.skills]) for it in items]
+        difficulty = {it.id: rng.gauss(0, 1) for it in items}
+        for n in range(n_students + test_users):
+            is_test = n >= n_students
+            user = User(registration_id=registration_id, sub=f"sim-{seed}-{n}", is_test_user=is_test)
+            s.add(user)
+            s.flush()
+            enrolment = PracticeEnrolment(resource_link_id=link.id, user_id=user.id, bank_id=bank["id"])
+            s.add(enrolment)
+            s.flush()
+            ability = rng.gauss(0, 1)
+            for k in range(per_student):
+                item, skills = rng.choice(item_skills)
+                p = 1 / (1 + math.exp(-(ability + 0.08 * k - difficulty[item.id])))
+                when = start + dt.timedelta(days=n, minutes=k)
+                served = ServedItem(enrolment_id=enrolment.id, user_id=user.id, bank_id=bank["id"], item_id=item.id,
+                                    variant={}, is_test_user=is_test, served_at=when, answered_at=when)
+                s.add(served)
+                s.flush()
+                s.add(Attempt(served_id=served.id, enrolment_id=enrolment.id, user_id=user.id,
+                              context_id=context.id, bank_id=bank["id"], item_id=item.id, skill_keys=skills,
+                              answer="x", correct=rng.random() < p, is_test_user=is_test, created_at=when))
+
+
+def _run(tool_server, **options):
+    app = tool_server.app
+    ctx = JobContext(db=tool_server.database, settings=app.config["SETTINGS"], worker_id="test")
+    return jobs.run_job("training.select", options, ctx)
+
+
+def test_training_selects_on_held_out_students_and_instructor_sees_it(platform, activity, bank, tool_server, db,
+                                                                      student_api):
+    teacher = platform.launch("instructor")  # creates the course, the link and the instructor
+    assert teacher.status == 200
+    registry = registry_path(tool_server.app.config["SETTINGS"])
+    _simulate(db, bank, n_students=40, per_student=25, test_users=3)
+
+    with db.session() as s:
+        from lti_tool.jobs.training import load_response_log
+
+        log = load_response_log(s)
+        slug_items = {engine_item_id(bank["slug"], it.key) for it in s.scalars(select(Item)).all()}
+    assert log.n_students == 40  # test users' attempts are excluded
+    assert len(log) == 40 * 25
+    assert {r.item_id for r in log} <= slug_items  # the ids the serving engine uses
+
+    record = _run(tool_server, min_students=20, min_responses=300, epochs=1, model_configs=TINY, models=["dkt"])
+    saved = json.loads((registry / "champion.json").read_text())
+    assert saved["champion"] == record["champion"] in ("pfa", "dkt")
+    assert set(saved["candidates"]) == {"pfa", "dkt"}
+    for metrics in saved["candidates"].values():
+        assert 0.0 <= metrics["auc"] <= 1.0
+    assert saved["n_students"] == 40
+    assert saved["n_responses"] == 1000
+    assert saved["n_heldout_students"] >= 1
+    assert (registry / record["champion"]).is_dir()
+
+    # the serving engine hot-swaps to the recorded champion
+    from lti_tool.services import engine as engine_mod
+
+    eng = engine_mod.get_engine(tool_server.app)
+    eng._checked = -1e9  # skip the 30 s reload throttle
+    eng.maybe_reload()
+    assert eng.model.name == record["champion"]
+
+    page = platform.launch("instructor")
+    assert page.status == 200
+    assert 'id="engine-panel"' in page.html
+    assert f'data-champion="{record["champion"]}"' in page.html
+    assert "Held-out AUC of the baseline" in page.html
+    assert f"{saved['candidates']['pfa']['auc']:.3f}" in page.html
+    assert "40 students, 1000 answers" in page.html
+    assert "Retrain now" in page.html
+
+
+def test_too_few_students_keeps_the_baseline_and_retrain_is_for_instructors(platform, activity, bank, tool_server,
+                                                                           db, student_api):
+    assert platform.launch("instructor").status == 200
+    _simulate(db, bank, n_students=6, per_student=10, seed=1)
+    registry = registry_path(tool_server.app.config["SETTINGS"])
+
+    student = student_api("student-9")
+    r = student.post("/api/v1/engine/retrain", {})
+    assert r.status_code == 403
+    r = requests.post(tool_server.url + "/api/v1/engine/retrain", json={}, timeout=10)
+    assert r.status_code == 401
+
+    teacher = student_api(role="instructor")
+    r = teacher.post("/api/v1/engine/retrain", {})
+    assert r.status_code == 202, r.text
+    assert run_jobs(tool_server) >= 1  # the queued training.select ran with the library's thresholds
+    saved = json.loads((registry / "champion.json").read_text())
+    assert saved["champion"] == "pfa"
+    assert saved["candidates"] == {}
+    assert saved["n_students"] == 6
+    assert "too thin" in saved["reason"]
+
+    page = platform.launch("instructor")
+    assert "baseline (not enough data yet)" in page.html
+    assert "6 students, 60 answers" in page.html
+
+    zh = platform.launch("instructor", locale="zh-CN")
+    assert "基线" in zh.html
