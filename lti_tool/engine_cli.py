@@ -24,7 +24,8 @@ def engine() -> None:
 @click.pass_context
 def retrain_cmd(  # noqa: PLR0917 - click passes options as arguments
     click_ctx: click.Context, wait: bool, models: str, epochs: int, min_students: int | None,
-                min_responses: int | None, threads: int, as_json: bool) -> None:
+    min_responses: int | None, threads: int, as_json: bool,
+) -> None:
     """Select the engine's model on held-out students (the baseline while data is thin). Serving processes pick
     the new champion up within a minute."""
     from lti_tool import jobs

@@ -123,6 +123,9 @@ def retrain(db: Any, settings: Any, *, models: Sequence[str] | None = None, epoc
         started = time.monotonic()
         with db.session() as session:
             response_log = load_response_log(session, max_responses=max_responses)
+        if len(response_log) == 0:
+            log.info("training.skipped_no_data")
+            return {"skipped": "no answers yet: the baseline serves", "registry": str(registry)}
         names = _within_budget(list(models or DEFAULT_MODELS), read_record(registry), len(response_log),
                                time_budget_s)
         with _torch_threads(threads):
