@@ -47,7 +47,7 @@ def database_url(request, tmp_path_factory) -> Iterator[str]:
         return
     base = normalize_url(PG_URL or "")
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base)
+    admin = create_engine(base, pool_pre_ping=True)  # survives a server restart (the fault tests do one)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     sep = "&" if "?" in base else "?"
