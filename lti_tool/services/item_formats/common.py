@@ -129,3 +129,32 @@ class BankData:
 
 def split_locales(value: dict[str, str] | None) -> dict[str, str]:
     return {k: v for k, v in (value or {}).items() if v}
+
+
+def export_view(item: ItemData) -> tuple[dict[str, Any], ItemData]:
+    """For formats that cannot hold everything (GIFT, QTI): the metadata they carry in a comment, and the item as
+    they can express it (a parametric template becomes its seed-0 variant; the template goes in the metadata)."""
+    from types import SimpleNamespace
+
+    from lti_tool.services import answers
+
+    meta: dict[str, Any] = {"skills": item.skills}
+    if item.difficulty is not None:
+        meta["difficulty"] = item.difficulty
+    if item.hints:
+        meta["hints"] = item.hints
+    if item.status != "active":
+        meta["status"] = item.status
+    if not item.params:
+        return meta, item
+    meta["params"] = item.params
+    meta["template"] = {"stem": item.stem, "choices": item.choices, "answer": item.answer,
+                        "feedback": item.feedback, "hints": item.hints}
+    v = answers.make_variant(SimpleNamespace(id=None, key=item.key, type=item.type, stem=item.stem,
+                                             choices=item.choices, answer=item.answer, params=item.params,
+                                             feedback=item.feedback, hints=item.hints), 0)
+    answer = dict(v.answer_spec)
+    if item.type == "numeric":
+        answer["value"] = answer.pop("exact", answer["value"])
+    return meta, ItemData(key=item.key, type=item.type, stem=v.stem, choices=v.choices, answer=answer,
+                          feedback=v.feedback)

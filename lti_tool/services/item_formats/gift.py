@@ -20,7 +20,15 @@ import re
 from pathlib import Path
 from typing import Any
 
-from lti_tool.services.item_formats.common import BankData, ItemData, ItemImportError, Location, Problem, SkillData
+from lti_tool.services.item_formats.common import (
+    BankData,
+    ItemData,
+    ItemImportError,
+    Location,
+    Problem,
+    SkillData,
+    export_view,
+)
 
 SPECIAL = "~=#{}:"
 META_ITEM = "// @adaptive-lti "
@@ -506,30 +514,8 @@ def _question(item: ItemData) -> tuple[str, dict[str, Any]]:
     """GIFT text of one item plus the metadata GIFT cannot hold."""
     from fractions import Fraction
 
-    from lti_tool.services import answers
-
-    meta: dict[str, Any] = {"key": item.key, "skills": item.skills}
-    if item.difficulty is not None:
-        meta["difficulty"] = item.difficulty
-    if item.hints:
-        meta["hints"] = item.hints
-    if item.status != "active":
-        meta["status"] = item.status
-    src = item
-    if item.params:
-        meta["params"] = item.params
-        meta["template"] = {"stem": item.stem, "choices": item.choices, "answer": item.answer,
-                            "feedback": item.feedback, "hints": item.hints}
-        from types import SimpleNamespace
-
-        v = answers.make_variant(SimpleNamespace(id=None, key=item.key, type=item.type, stem=item.stem,
-                                                 choices=item.choices, answer=item.answer, params=item.params,
-                                                 feedback=item.feedback, hints=item.hints), 0)
-        answer = dict(v.answer_spec)
-        if item.type == "numeric":
-            answer["value"] = answer.pop("exact", answer["value"])
-        src = ItemData(key=item.key, type=item.type, stem=v.stem, choices=v.choices, answer=answer,
-                       feedback=v.feedback)
+    common_meta, src = export_view(item)
+    meta: dict[str, Any] = {"key": item.key, **common_meta}
     head = f"::{escape(item.key)}::[html]{_ml(src.stem)}"
     correct_fb = _fb_text(src.feedback, "correct")
     incorrect_fb = _fb_text(src.feedback, "incorrect")

@@ -23,7 +23,15 @@ from typing import Any
 from defusedxml import ElementTree as SafeET
 from defusedxml.common import DefusedXmlException
 
-from lti_tool.services.item_formats.common import BankData, ItemData, ItemImportError, Location, Problem, SkillData
+from lti_tool.services.item_formats.common import (
+    BankData,
+    ItemData,
+    ItemImportError,
+    Location,
+    Problem,
+    SkillData,
+    export_view,
+)
 
 QTI_NS = "http://www.imsglobal.org/xsd/imsqti_v2p1"
 CP_NS = "http://www.imsglobal.org/xsd/imscp_v1p1"
@@ -393,29 +401,9 @@ def _num(x: Any) -> str:
 def item_xml(item: ItemData) -> tuple[bytes, dict[str, Any]]:
     """One assessmentItem (a parametric item as one concrete variant) and the metadata QTI cannot hold."""
     from fractions import Fraction
-    from types import SimpleNamespace
 
-    from lti_tool.services import answers
 
-    meta: dict[str, Any] = {"skills": item.skills}
-    if item.difficulty is not None:
-        meta["difficulty"] = item.difficulty
-    if item.hints:
-        meta["hints"] = item.hints
-    if item.status != "active":
-        meta["status"] = item.status
-    src = item
-    if item.params:
-        meta["params"] = item.params
-        meta["template"] = {"stem": item.stem, "choices": item.choices, "answer": item.answer,
-                            "feedback": item.feedback, "hints": item.hints}
-        v = answers.make_variant(SimpleNamespace(id=None, key=item.key, type=item.type, stem=item.stem,
-                                                 choices=item.choices, answer=item.answer, params=item.params,
-                                                 feedback=item.feedback, hints=item.hints), 0)
-        ans = dict(v.answer_spec)
-        if item.type == "numeric":
-            ans["value"] = ans.pop("exact", ans["value"])
-        src = ItemData(key=item.key, type=item.type, stem=v.stem, choices=v.choices, answer=ans, feedback=v.feedback)
+    meta, src = export_view(item)
 
     root = ET.Element("assessmentItem")
     root.set("xmlns", QTI_NS)
