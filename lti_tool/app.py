@@ -54,6 +54,8 @@ def _register_blueprints(app: Flask) -> None:
     i18n_init_app(app)
     from lti_tool.views.practice_api import bp as practice_api_bp
     app.register_blueprint(practice_api_bp)
+    from lti_tool.services.practice import init_app as practice_init_app
+    practice_init_app(app)
     from lti_tool.views.mastery_panel import init_app as mastery_panel_init_app
     mastery_panel_init_app(app)
     from lti_tool.views.engine_panel import init_app as engine_panel_init_app

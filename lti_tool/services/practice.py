@@ -18,14 +18,14 @@ import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from adaptive import Response, StaleStateError, State
 from adaptive.policy import LearnerView, Pick, PolicyConfig, PolicyItem, choose, skills_mastered, weak_skills
 from lti_tool.logs import get_logger
-from lti_tool.models import Context, Item, ItemBank, ResourceLink, Skill, User, utcnow
+from lti_tool.models import Context, Deployment, Item, ItemBank, Membership, ResourceLink, Skill, User, utcnow
 from lti_tool.models.practice import (
     ADAPTIVE,
     LINK_SCOPE,
@@ -121,13 +121,28 @@ def load_activity(session: Session, lti_session: Any, settings: Any) -> Activity
         raise NoActivity("this launch is not an activity (no resource link)")
     link, context, review_id = resolve_link(session, lti_session)
     conf = {**(link.custom or {}), **(link.settings or {})}
+    found = link_bank(session, link, lti_session.registration_id)
+    if found is None:
+        raise NoActivity("this activity has no item bank: ask your instructor to choose one in the activity settings")
+    bank, skills, goal = found
+    scoring = SCORING_CORRECT if conf.get("scoring") == SCORING_CORRECT else SCORING_MASTERY
+    threshold = _float(conf.get("mastery_threshold"), settings.practice_mastery_threshold, 0.5, 0.99)
+    return Activity(link, context, bank, skills, goal, scoring, threshold, _band(settings.practice_band),
+                    items.prerequisites(session, bank.id), review_id)
+
+
+def link_bank(session: Session, link: ResourceLink, registration_id: int
+              ) -> tuple[ItemBank, list[Skill], list[str]] | None:
+    """The item bank of ``link``'s adaptive activity, its skills and the goal skills (keys); None when the link
+    has no item bank (not an adaptive activity)."""
+    conf = {**(link.custom or {}), **(link.settings or {})}
     slug = conf.get("item_bank")
-    bank = items.get_bank(session, str(slug), lti_session.registration_id) if slug else None
+    bank = items.get_bank(session, str(slug), registration_id) if slug else None
     if bank is None and not slug:
-        banks = items.list_banks(session, lti_session.registration_id)
+        banks = items.list_banks(session, registration_id)
         bank = banks[0] if len(banks) == 1 else None
     if bank is None:
-        raise NoActivity("this activity has no item bank: ask your instructor to choose one in the activity settings")
+        return None
     skills = items.bank_skills(session, bank.id)
     keys = [s.key for s in skills]
     raw_goal = conf.get("goal_skills")
@@ -140,10 +155,7 @@ def load_activity(session: Session, lti_session: Any, settings: Any) -> Activity
         except (TypeError, ValueError):
             n = 0
         goal = keys[:n] if n > 0 else keys
-    scoring = SCORING_CORRECT if conf.get("scoring") == SCORING_CORRECT else SCORING_MASTERY
-    threshold = _float(conf.get("mastery_threshold"), settings.practice_mastery_threshold, 0.5, 0.99)
-    return Activity(link, context, bank, skills, goal, scoring, threshold, _band(settings.practice_band),
-                    items.prerequisites(session, bank.id), review_id)
+    return bank, skills, goal
 
 
 def _review_ref(conf: dict[str, Any]) -> int | None:
@@ -183,23 +195,90 @@ def resolve_link(session: Session, lti_session: Any) -> tuple[ResourceLink, Cont
 def get_enrolment(session: Session, lti_session: Any, activity: Activity, review_id: int | None = None
                   ) -> PracticeEnrolment:
     """The caller's enrolment in the link's adaptive assignment (created on first use), or in a review."""
-    scope = LINK_SCOPE if review_id is None else review_scope(review_id)
-    q = select(PracticeEnrolment).where(PracticeEnrolment.resource_link_id == activity.link.id,
-                                        PracticeEnrolment.user_id == lti_session.user_id,
-                                        PracticeEnrolment.scope == scope)
+    if review_id is not None:
+        enrolment = session.scalars(_enrolment_query(activity.link.id, lti_session.user_id,
+                                                     review_scope(review_id))).first()
+        if enrolment is None:
+            raise NotFound("no review assignment for you here")
+        return enrolment
+    return ensure_enrolment(session, activity.link.id, lti_session.user_id, activity.bank.id, activity.goal_skills)
+
+
+def _enrolment_query(link_id: int, user_id: int, scope: str) -> Any:
+    return select(PracticeEnrolment).where(PracticeEnrolment.resource_link_id == link_id,
+                                           PracticeEnrolment.user_id == user_id, PracticeEnrolment.scope == scope)
+
+
+def ensure_enrolment(session: Session, link_id: int, user_id: int, bank_id: int, goal_skills: list[str]
+                     ) -> PracticeEnrolment:
+    """``user_id``'s enrolment in the link's own adaptive assignment, created when missing (safe against a
+    concurrent request creating it)."""
+    q = _enrolment_query(link_id, user_id, LINK_SCOPE)
     enrolment = session.scalars(q).first()
     if enrolment is not None:
         return enrolment
-    if review_id is not None:
-        raise NotFound("no review assignment for you here")
-    enrolment = PracticeEnrolment(resource_link_id=activity.link.id, user_id=lti_session.user_id, scope=scope,
-                                  kind=ADAPTIVE, bank_id=activity.bank.id, goal_skills=list(activity.goal_skills))
+    enrolment = PracticeEnrolment(resource_link_id=link_id, user_id=user_id, scope=LINK_SCOPE,
+                                  kind=ADAPTIVE, bank_id=bank_id, goal_skills=list(goal_skills))
     try:
         with session.begin_nested():
             session.add(enrolment)
     except IntegrityError:  # created by a concurrent request
         return session.scalars(q).one()
     return enrolment
+
+
+def enrol_learners(session: Session, context_id: int, user_ids: list[int]) -> int:
+    """Give each active learner member of ``context_id`` among ``user_ids`` (test users left out) an enrolment in
+    every adaptive activity (resource link with an item bank) of the course; returns how many were created.
+
+    Only the enrolment is written: the learner's engine state is the model's prior until their first answer
+    (``load_learner`` rebuilds it from no attempts, and the first answer stores it), so no LearnerState row is
+    needed, and none would survive a new champion model anyway."""
+    context = session.get(Context, context_id)
+    if context is None or not user_ids:
+        return 0
+    deployment = session.get(Deployment, context.deployment_id)
+    if deployment is None:
+        return 0
+    learners = list(session.scalars(
+        select(Membership.user_id).join(User, User.id == Membership.user_id)
+        .where(Membership.context_id == context_id, Membership.user_id.in_(list(user_ids)),
+               Membership.is_learner.is_(True), Membership.status == "active", User.is_test_user.is_(False))
+    ))
+    if not learners:
+        return 0
+    created = 0
+    links = session.scalars(select(ResourceLink).where(ResourceLink.context_id == context_id)
+                            .order_by(ResourceLink.id)).all()
+    for link in links:
+        if _review_ref({**(link.custom or {}), **(link.settings or {})}) is not None:
+            continue  # opens a review of another link's activity: enrolments live on that link
+        found = link_bank(session, link, deployment.registration_id)
+        if found is None:
+            continue
+        bank, _skills, goal = found
+        have = set(session.scalars(select(PracticeEnrolment.user_id).where(
+            PracticeEnrolment.resource_link_id == link.id, PracticeEnrolment.scope == LINK_SCOPE,
+            PracticeEnrolment.user_id.in_(learners))))
+        for user_id in learners:
+            if user_id not in have:
+                ensure_enrolment(session, link.id, user_id, bank.id, goal)
+                created += 1
+    if created:
+        log.info("roster_learners_enrolled", context_id=context_id, enrolments=created)
+    return created
+
+
+def _on_roster_members_added(sender: Any, *, session: Session, context_id: int, user_ids: list[int],
+                             **_: Any) -> None:
+    enrol_learners(session, context_id, user_ids)
+
+
+def init_app(app: Any) -> None:
+    """Practice subscribes to the roster: new learner members get their enrolments right away."""
+    from lti_tool.signals import roster_members_added
+
+    roster_members_added.connect(_on_roster_members_added, weak=False)
 
 
 # --------------------------------------------------------------------------------------------- engine state
@@ -684,23 +763,28 @@ def mastery_overview(session: Session, lti_session: Any, engine: Engine, setting
 # --------------------------------------------------------------------------------------------- instructor
 def class_mastery(session: Session, lti_session: Any, engine: Engine, settings: Any, *,
                   locale: str | None = None) -> dict[str, Any]:
-    """Who has mastered what in the caller's activity (learners with an enrolment; test users left out)."""
+    """Who has mastered what in the caller's activity: every active learner member of the course (test users and
+    inactive members left out); one who has not practised yet shows 0 answered and the model's prior mastery."""
     activity = load_activity(session, lti_session, settings)
     rows = session.execute(
-        select(PracticeEnrolment, User).join(User, User.id == PracticeEnrolment.user_id)
-        .where(PracticeEnrolment.resource_link_id == activity.link.id, PracticeEnrolment.scope == LINK_SCOPE,
-               User.is_test_user.is_(False)).order_by(User.id)
+        select(User, PracticeEnrolment).join(Membership, Membership.user_id == User.id)
+        .outerjoin(PracticeEnrolment, and_(PracticeEnrolment.user_id == User.id,
+                                           PracticeEnrolment.resource_link_id == activity.link.id,
+                                           PracticeEnrolment.scope == LINK_SCOPE))
+        .where(Membership.context_id == activity.context.id, Membership.is_learner.is_(True),
+               Membership.status == "active", User.is_test_user.is_(False)).order_by(User.id)
     ).all()
     keys = [s.key for s in activity.skills]
     students = []
-    for enrolment, user in rows:
+    for user, enrolment in rows:
         learner = load_learner(session, engine, user.id, activity.bank)
         mastery = engine.model.mastery(learner.state, keys)
-        students.append({"user_id": user.id, "name": user.display_name, "items_answered": enrolment.items_answered,
-                         "score": round(enrolment.score, 4),
+        goal = (enrolment.goal_skills if enrolment is not None else None) or activity.goal_skills
+        students.append({"user_id": user.id, "name": user.display_name,
+                         "items_answered": enrolment.items_answered if enrolment is not None else 0,
+                         "score": round(enrolment.score, 4) if enrolment is not None else 0.0,
                          "mastery": {k: round(mastery[k][0], 4) for k in keys},
-                         "weak_skills": weak_skills(mastery, enrolment.goal_skills or activity.goal_skills,
-                                                    threshold=activity.mastery_threshold)})
+                         "weak_skills": weak_skills(mastery, goal, threshold=activity.mastery_threshold)})
     names = activity.skill_names(locale)
     reviews = session.scalars(select(ReviewAssignment).where(ReviewAssignment.resource_link_id == activity.link.id)
                               .order_by(ReviewAssignment.id)).all()

@@ -25,6 +25,7 @@ from lti_tool.models import Context, Membership, Registration, ResourceLink, Ros
 from lti_tool.services import tokens
 from lti_tool.services.grades import _call, _registration_for_context, parse_link_header, with_query
 from lti_tool.services.lti_http import LtiHttp, LtiHttpError
+from lti_tool.signals import roster_members_added
 
 log = get_logger(__name__)
 
@@ -255,6 +256,7 @@ def _apply(
                                                                User.sub.in_(list(by_sub))))} if by_sub else {}
     memberships = {m.user_id: m for m in s.scalars(select(Membership).where(Membership.context_id == context_id))}
     seen: set[int] = set()
+    joined: list[int] = []  # learner members added or active again: they get their learner state (signal)
     for sub, member in by_sub.items():
         user = users.get(sub)
         if user is None:
@@ -281,6 +283,8 @@ def _apply(
         membership.is_learner = learner
         if membership.status == "active" and not active:
             report.inactivated += 1
+        if active and learner and (membership.status != "active" or membership.id is None):
+            joined.append(user.id)
         membership.status = "active" if active else "inactive"
         seen.add(user.id)
         report.members += int(active)
@@ -290,3 +294,5 @@ def _apply(
                 membership.status = "inactive"
                 report.inactivated += 1
     s.flush()
+    if joined:
+        roster_members_added.send(None, session=s, context_id=context_id, user_ids=joined)
