@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
+import os
+import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -135,9 +138,35 @@ def retrain(db: Any, settings: Any, *, models: Sequence[str] | None = None, epoc
                 min_responses=DEFAULT_MIN_RESPONSES if min_responses is None else int(min_responses),
                 model_configs=model_configs, seed=seed, epochs=int(epochs), device="cpu", progress=False,
             )
+        tracked = fit_tracker(response_log, registry)
         log.info("training.selected", champion=record["champion"], n_students=record["n_students"],
-                 n_responses=record["n_responses"], seconds=round(time.monotonic() - started, 1))
-        return {**{k: v for k, v in record.items() if k != "history"}, "registry": str(registry)}
+                 n_responses=record["n_responses"], tracked_skills=tracked,
+                 seconds=round(time.monotonic() - started, 1))
+        return {**{k: v for k, v in record.items() if k != "history"}, "registry": str(registry),
+                "tracked_skills": tracked}
+
+
+def fit_tracker(response_log: Any, registry: Path) -> int:
+    """Fit the per-skill mastery tracker (:class:`adaptive.mastery.SkillTracker`, its own ``min_students``) on
+    ``response_log`` and write it atomically as the registry's ``tracker.json`` (the serving engine reloads it);
+    returns the number of skills fitted. Nothing is written when no skill has enough students (a previous
+    tracker, if any, stays)."""
+    from adaptive.mastery import SkillTracker
+    from lti_tool.services.engine import TRACKER_FILE
+
+    tracker = SkillTracker.fit(response_log)
+    if not tracker.params:
+        return 0
+    fd, tmp = tempfile.mkstemp(dir=registry, prefix=".tracker-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(tracker.to_dict(), fh)
+        os.replace(tmp, registry / TRACKER_FILE)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return len(tracker.params)
 
 
 @job("training.select", queue="training")

@@ -5,6 +5,10 @@
   engine's untrained baseline when no decision exists (it needs no training data). A newly recorded
   champion is picked up when ``champion.json`` changes (checked at most every ``RELOAD_CHECK_SECONDS``); learner
   states built by the previous model are rebuilt from the attempts (``StaleStateError``).
+- The per-skill mastery tracker (``tracker.json`` in the registry, an :class:`adaptive.mastery.SkillTracker`
+  written by the training job) is loaded when present (``engine.tracker``, None otherwise) and reloaded when it
+  changes; learners' tracker states are cached per (user, bank) with their number of attempts and the tracker's
+  fingerprint.
 - Candidates (a bank's items encoded for the model) are cached per bank version.
 - Learner states are cached per (user, bank) with the number of attempts they include; a cached state is used only
   when the database row still says the same number, so several worker processes never serve a stale state.
@@ -12,6 +16,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 import time
 from collections import OrderedDict
@@ -27,6 +33,7 @@ log = get_logger(__name__)
 RELOAD_CHECK_SECONDS = 30.0
 STATE_CACHE_SIZE = 5000
 EXPOSURE_TTL_SECONDS = 60.0
+TRACKER_FILE = "tracker.json"
 
 
 def engine_item_id(bank_slug: str, item_key: str) -> str:
@@ -45,6 +52,13 @@ class Engine:
         self._states: OrderedDict[tuple[int, int], tuple[str, int, State]] = OrderedDict()
         self._exposure: dict[int, tuple[float, dict[int, int]]] = {}
         self._priors: dict[tuple[str, tuple[str, ...]], dict[str, tuple[float, float]]] = {}
+        self._tracker_mtime = self._tracker_file_mtime()
+        try:
+            self.tracker, self.tracker_fingerprint = _load_tracker(registry)
+        except Exception:  # an unreadable tracker.json: serve with the model's mastery alone
+            log.exception("engine.tracker_load_failed")
+            self.tracker, self.tracker_fingerprint = None, None
+        self._tracker_states: OrderedDict[tuple[int, int], tuple[str, int, dict[str, list[float]]]] = OrderedDict()
 
     @classmethod
     def from_registry(cls, registry: Path | None) -> Engine:
@@ -61,11 +75,31 @@ class Engine:
         path = self.registry / "champion.json"
         return path.stat().st_mtime if path.is_file() else None
 
+    def _tracker_file_mtime(self) -> float | None:
+        if self.registry is None:
+            return None
+        path = self.registry / TRACKER_FILE
+        return path.stat().st_mtime if path.is_file() else None
+
+    def _maybe_reload_tracker(self) -> None:
+        mtime = self._tracker_file_mtime()
+        if mtime == self._tracker_mtime:
+            return
+        try:
+            tracker, fingerprint = _load_tracker(self.registry)
+        except Exception:  # a half-written file: keep the current tracker
+            log.exception("engine.tracker_reload_failed")
+            return
+        self.tracker, self.tracker_fingerprint, self._tracker_mtime = tracker, fingerprint, mtime
+        self._tracker_states.clear()
+        log.info("engine.tracker_reloaded", present=tracker is not None, fingerprint=fingerprint)
+
     def maybe_reload(self) -> None:
         if self.registry is None or time.monotonic() - self._checked < RELOAD_CHECK_SECONDS:
             return
         with self._lock:
             self._checked = time.monotonic()
+            self._maybe_reload_tracker()
             mtime = self._mtime()
             if mtime == self._record_mtime:
                 return
@@ -121,6 +155,25 @@ class Engine:
     def forget_state(self, user_id: int, bank_id: int) -> None:
         with self._lock:
             self._states.pop((user_id, bank_id), None)
+            self._tracker_states.pop((user_id, bank_id), None)
+
+    def cached_tracker_state(self, user_id: int, bank_id: int, n_attempts: int) -> dict[str, list[float]] | None:
+        with self._lock:
+            hit = self._tracker_states.get((user_id, bank_id))
+            if hit is None or hit[0] != self.tracker_fingerprint or hit[1] != n_attempts:
+                return None
+            self._tracker_states.move_to_end((user_id, bank_id))
+            return hit[2]
+
+    def remember_tracker_state(self, user_id: int, bank_id: int, n_attempts: int,
+                               state: dict[str, list[float]]) -> None:
+        if self.tracker_fingerprint is None:
+            return
+        with self._lock:
+            self._tracker_states[(user_id, bank_id)] = (self.tracker_fingerprint, n_attempts, state)
+            self._tracker_states.move_to_end((user_id, bank_id))
+            while len(self._tracker_states) > STATE_CACHE_SIZE:
+                self._tracker_states.popitem(last=False)
 
     def exposure(self, bank_id: int, load: Any) -> dict[int, int]:
         """Serving counts per item of a bank across students, refreshed every minute (``load()`` queries them)."""
@@ -150,6 +203,19 @@ def _load(registry: Path | None) -> KTModel:
         return model
     log.info("engine.baseline", model=BASELINE, reason="no champion recorded")
     return get_model_class(BASELINE)()
+
+
+def _load_tracker(registry: Path | None) -> tuple[Any, str | None]:
+    """The registry's ``tracker.json`` as a SkillTracker and its fingerprint, or ``(None, None)`` when absent."""
+    if registry is None or not (registry / TRACKER_FILE).is_file():
+        return None, None
+    from adaptive.mastery import SkillTracker
+
+    text = (registry / TRACKER_FILE).read_text()
+    tracker = SkillTracker.from_dict(json.loads(text))
+    fingerprint = hashlib.sha256(text.encode()).hexdigest()[:16]
+    log.info("engine.tracker_loaded", skills=len(tracker.params), fingerprint=fingerprint)
+    return tracker, fingerprint
 
 
 def registry_path(settings: Any) -> Path:

@@ -23,7 +23,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from adaptive import Response, StaleStateError, State
-from adaptive.policy import LearnerView, Pick, PolicyConfig, PolicyItem, choose, skills_mastered, weak_skills
+from adaptive.policy import (
+    LearnerView,
+    Pick,
+    PolicyConfig,
+    PolicyItem,
+    choose,
+    combined_mastery,
+    skills_mastered,
+    weak_skills,
+)
 from lti_tool.logs import get_logger
 from lti_tool.models import Context, Deployment, Item, ItemBank, Membership, ResourceLink, Skill, User, utcnow
 from lti_tool.models.practice import (
@@ -333,6 +342,52 @@ def load_learner(session: Session, engine: Engine, user_id: int, bank: ItemBank,
     return Learner(row, state, record, len(history))
 
 
+def tracker_state(session: Session, engine: Engine, user_id: int, bank: ItemBank, n_attempts: int
+                  ) -> dict[str, list[float]]:
+    """The learner's per-skill tracker state (``engine.tracker``), folded over their attempts on the bank in order;
+    cached on the engine per (user, bank) with the number of attempts and the tracker's fingerprint."""
+    tracker = engine.tracker
+    assert tracker is not None
+    cached = engine.cached_tracker_state(user_id, bank.id, n_attempts)
+    if cached is not None:
+        return cached
+    rows = session.execute(
+        select(Attempt.skill_keys, Attempt.correct)
+        .where(Attempt.user_id == user_id, Attempt.bank_id == bank.id).order_by(Attempt.id)
+    ).all()
+    state = tracker.state_from_answers((tuple(r.skill_keys or ()), int(r.correct)) for r in rows)
+    engine.remember_tracker_state(user_id, bank.id, n_attempts, state)
+    return state
+
+
+def decision_mastery(engine: Engine, model_mastery: dict[str, tuple[float, float]],
+                     tracked_state: dict[str, list[float]] | None, keys: list[str]
+                     ) -> dict[str, tuple[float, float]]:
+    """The mastery that decides (policy, mastered counts, progress, score, the learner's table): the model's
+    P(correct) alone without a tracker, else :func:`adaptive.policy.combined_mastery` with ``criterion="auto"``
+    (per skill by the tracker's fitted number of levels)."""
+    tracker = engine.tracker
+    if tracker is None:
+        return model_mastery
+    return combined_mastery(model_mastery, tracker.mastery(tracked_state or {}, keys), criterion="auto",
+                            levels=tracker.fitted_levels())
+
+
+def learner_mastery(session: Session, engine: Engine, user_id: int, bank: ItemBank, learner: Learner, *,
+                    keys: list[str]) -> dict[str, tuple[float, float]]:
+    """:func:`decision_mastery` of a loaded learner."""
+    model_mastery = engine.model.mastery(learner.state, keys)
+    if engine.tracker is None:
+        return model_mastery
+    return decision_mastery(engine, model_mastery, tracker_state(session, engine, user_id, bank, learner.n_attempts),
+                            keys)
+
+
+def prior_mastery(engine: Engine, keys: list[str]) -> dict[str, tuple[float, float]]:
+    """The decision mastery of a learner with no answers yet (progress counts from it)."""
+    return decision_mastery(engine, engine.prior_mastery(keys), {}, keys)
+
+
 def _learner_view(learner: Learner, mastery: dict[str, tuple[float, float]]) -> LearnerView:
     return LearnerView(mastery=mastery, counts=learner.state.counts,
                        last_practiced=learner.record.get("last_practiced", {}),
@@ -369,7 +424,7 @@ def _exposure(session: Session, engine: Engine, bank: ItemBank, view: BankView) 
 def _pick(session: Session, engine: Engine, activity: Activity, enrolment: PracticeEnrolment, *,
           learner: Learner, view: BankView, now: float) -> tuple[Pick | None, dict[str, tuple[float, float]]]:
     keys = [s.key for s in activity.skills]
-    mastery = engine.model.mastery(learner.state, keys)
+    mastery = learner_mastery(session, engine, enrolment.user_id, activity.bank, learner, keys=keys)
     if not view.policy_items:
         return None, mastery
     preds = engine.model.predict_proba(learner.state, view.candidates)
@@ -493,10 +548,11 @@ def next_item(session: Session, lti_session: Any, engine: Engine, settings: Any,
         served = session.get(ServedItem, enrolment.current_served_id)
         if served is not None and served.answered_at is None:
             item = session.get(Item, served.item_id)
-            mastery = engine.model.mastery(learner.state, [s.key for s in activity.skills])
+            mastery = learner_mastery(session, engine, lti_session.user_id, activity.bank, learner,
+                                      keys=[s.key for s in activity.skills])
             session.commit()
             return _next_payload(activity, enrolment, mastery, locale=locale, served=served, item=item, resumed=True,
-                                 prior=engine.prior_mastery([s.key for s in activity.skills]))
+                                 prior=prior_mastery(engine, [s.key for s in activity.skills]))
     view = bank_view(session, engine, activity.bank)
     pick, mastery = _pick(session, engine, activity, enrolment, learner=learner, view=view, now=now or time.time())
     served = _serve(session, engine, lti_session, enrolment, view=view, pick=pick) if pick is not None else None
@@ -505,7 +561,7 @@ def next_item(session: Session, lti_session: Any, engine: Engine, settings: Any,
     session.commit()
     item = view.by_key[pick.item_id] if pick is not None else None
     return _next_payload(activity, enrolment, mastery, locale=locale, served=served, item=item, resumed=False,
-                         prior=engine.prior_mastery([s.key for s in activity.skills]))
+                         prior=prior_mastery(engine, [s.key for s in activity.skills]))
 
 
 def _launched_review_enrolment(session: Session, lti_session: Any, engine: Engine, activity: Activity
@@ -543,7 +599,7 @@ def _review_goal(session: Session, engine: Engine, activity: Activity, user_id: 
     """A learner's review goal: their weakest unmastered skills of ``goal`` (else the least secure skills)."""
     keys = [s.key for s in activity.skills]
     learner = load_learner(session, engine, user_id, activity.bank)
-    mastery = engine.model.mastery(learner.state, keys)
+    mastery = learner_mastery(session, engine, user_id, activity.bank, learner, keys=keys)
     weak = weak_skills(mastery, goal or activity.goal_skills, limit=per_student, threshold=activity.mastery_threshold)
     if not weak:  # everything mastered: review the least secure skills anyway
         weak = [k for _, k in sorted((mastery[k][0], k) for k in keys)][:per_student]
@@ -652,7 +708,13 @@ def submit_answer(session: Session, lti_session: Any, engine: Engine, settings: 
     new_state = engine.model.update(learner.state, Response(str(lti_session.user_id), eid, skills,
                                                             int(check.correct), ts))
     keys = [s.key for s in activity.skills]
-    mastery = engine.model.mastery(new_state, keys)
+    n = learner.n_attempts + 1
+    new_tracked = None
+    if engine.tracker is not None:
+        new_tracked = engine.tracker.update(
+            tracker_state(session, engine, lti_session.user_id, activity.bank, learner.n_attempts), skills,
+            int(check.correct))
+    mastery = decision_mastery(engine, engine.model.mastery(new_state, keys), new_tracked, keys)
     record = dict(learner.record)
     last = dict(record.get("last_practiced", {}))
     for s in skills:
@@ -660,7 +722,6 @@ def submit_answer(session: Session, lti_session: Any, engine: Engine, settings: 
     record["last_practiced"] = last
     record["recent_items"] = [*record.get("recent_items", []), item.key][-RECENT_KEPT:]
     record["mastery"] = {k: [round(p, 4), round(u, 4)] for k, (p, u) in mastery.items()}
-    n = learner.n_attempts + 1
     row = learner.row or LearnerState(user_id=lti_session.user_id, bank_id=activity.bank.id,
                                       model_fingerprint=engine.fingerprint)
     row.state, row.n_attempts, row.record = new_state.to_json(), n, record
@@ -686,7 +747,7 @@ def submit_answer(session: Session, lti_session: Any, engine: Engine, settings: 
         "normalized": check.normalized,
         "feedback": feedback,
         "mastery": mastery_payload(activity, mastery, locale, goal),
-        "progress": progress(activity, enrolment, mastery, engine.prior_mastery(keys)),
+        "progress": progress(activity, enrolment, mastery, prior_mastery(engine, keys)),
         "score": {"given": round(score, 4), "maximum": 1.0, "comment": comment, "comment_params": comment_params,
                   "scoring": activity.scoring},
     }
@@ -718,6 +779,8 @@ def submit_answer(session: Session, lti_session: Any, engine: Engine, settings: 
             raise NotFound("unknown item") from None
         return _replay(session, again)
     engine.remember_state(lti_session.user_id, activity.bank.id, n, new_state)
+    if new_tracked is not None:
+        engine.remember_tracker_state(lti_session.user_id, activity.bank.id, n, new_tracked)
     log.info("practice.answer", served_id=served.id, item_id=item.id, correct=bool(check.correct),
              enrolment_id=enrolment.id)
     result = dict(result)
@@ -753,11 +816,11 @@ def mastery_overview(session: Session, lti_session: Any, engine: Engine, setting
     activity = load_activity(session, lti_session, settings)
     enrolment = get_enrolment(session, lti_session, activity)
     learner = load_learner(session, engine, lti_session.user_id, activity.bank)
-    mastery = engine.model.mastery(learner.state, [s.key for s in activity.skills])
+    keys = [s.key for s in activity.skills]
+    mastery = learner_mastery(session, engine, lti_session.user_id, activity.bank, learner, keys=keys)
     session.commit()
     return {"api_version": API_VERSION, "mastery": mastery_payload(activity, mastery, locale, enrolment.goal_skills),
-            "progress": progress(activity, enrolment, mastery,
-                                 engine.prior_mastery([s.key for s in activity.skills]))}
+            "progress": progress(activity, enrolment, mastery, prior_mastery(engine, keys))}
 
 
 # --------------------------------------------------------------------------------------------- instructor
@@ -778,7 +841,7 @@ def class_mastery(session: Session, lti_session: Any, engine: Engine, settings: 
     students = []
     for user, enrolment in rows:
         learner = load_learner(session, engine, user.id, activity.bank)
-        mastery = engine.model.mastery(learner.state, keys)
+        mastery = learner_mastery(session, engine, user.id, activity.bank, learner, keys=keys)
         goal = (enrolment.goal_skills if enrolment is not None else None) or activity.goal_skills
         students.append({"user_id": user.id, "name": user.display_name,
                          "items_answered": enrolment.items_answered if enrolment is not None else 0,
