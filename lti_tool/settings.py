@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     http_timeout_seconds: float = Field(default=10.0, gt=0)
     # Admin pages (/admin): token required in production; without one they are open only in development.
     admin_token: SecretStr | None = None
+    # /metrics: when set, scrapers send "Authorization: Bearer <token>"; without it /metrics is open only outside
+    # production (in production it answers 404 until a token is set).
+    metrics_token: SecretStr | None = None
     tool_title: str = "Adaptive practice"
 
     # Grades

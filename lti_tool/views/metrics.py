@@ -1,15 +1,19 @@
 """``/metrics`` in the Prometheus text format: grade outbox by status, failed deliveries, roster syncs.
 
-No personal data: counts only. Expose it to your monitoring network only (see docs/grades.md).
+No personal data: counts only. Protected by ``ADAPTIVE_LTI_METRICS_TOKEN`` (``Authorization: Bearer <token>``,
+compared in constant time); without a token it is open in development and test, and answers 404 in production.
+Expose it to your monitoring network only as well (see docs/grades.md).
 """
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Mapping
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, abort, request
 from sqlalchemy import func, select
 
+from lti_tool.app import get_settings
 from lti_tool.db import get_session
 from lti_tool.models import LineItem, RosterSync
 from lti_tool.services import grades
@@ -28,8 +32,22 @@ def _gauge(lines: list[str], name: str, help_text: str, values: Mapping[str, flo
         lines.append(f"{name} {values:g}")
 
 
+def _check_access() -> None:
+    settings = get_settings()
+    if settings.metrics_token is None:
+        if settings.is_production:
+            abort(404)  # not enabled: set ADAPTIVE_LTI_METRICS_TOKEN
+        return
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    token = settings.metrics_token.get_secret_value().encode()
+    if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token):
+        abort(Response("metrics: bearer token required\n", 401, {"WWW-Authenticate": 'Bearer realm="metrics"'},
+                       content_type="text/plain; charset=utf-8"))
+
+
 @bp.get("/metrics")
 def metrics() -> Response:
+    _check_access()
     session = get_session()
     counts = grades.outbox_counts(session)
     lines: list[str] = []

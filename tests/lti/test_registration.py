@@ -206,5 +206,8 @@ def test_admin_pages_off_in_production_without_token(database_url, db, tmp_path)
     app = create_app(make_settings(database_url, tmp_path, env="production", base_url="https://tool.example"),
                      database=db)
     client = app.test_client()
-    assert client.get("/admin/").status_code == 404
-    assert client.get("/admin/login").status_code == 404
+    try:
+        assert client.get("/admin/").status_code == 404
+        assert client.get("/admin/login").status_code == 404
+    finally:  # a production app starts the in-process jobs thread on its first request: stop it before cleanup
+        app.extensions["jobs"].stop()
