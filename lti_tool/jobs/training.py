@@ -1,15 +1,17 @@
-"""The ``training.select`` job: champion/challenger on the tool's own attempts.
+"""The ``training.select`` job: champion/challenger per item bank on the tool's own attempts.
 
-Reads every non-test-user attempt (oldest first per student) into an :class:`adaptive.data.ResponseLog` with the
-ids the web app's engine uses (``engine_item_id(bank_slug, item_key)``, skill keys, ``str(user_id)``), runs
-:func:`adaptive.champion.train_and_select` (held-out students; the baseline while the data is too thin) and writes
-the decision into the engine's registry (:func:`lti_tool.services.engine.registry_path`). Serving processes pick
-the new champion up by themselves (``Engine.maybe_reload``).
+For one bank (option ``bank_id``), reads that bank's non-test-user attempts (oldest first per student) into an
+:class:`adaptive.data.ResponseLog` with the ids the web app's engine uses (``engine_item_id(bank_slug, item_key)``,
+skill keys, ``str(user_id)``), runs :func:`adaptive.champion.train_and_select` (held-out students; the baseline
+while the data is too thin) and writes the decision and the per-skill tracker into that bank's registry
+(:func:`lti_tool.services.engine.bank_registry`). Without ``bank_id`` every bank that has real attempts is trained,
+one after another, each with its own report. Serving processes pick a bank's new champion up by themselves
+(``Engine.maybe_reload``).
 
 Sized for a web worker: CPU only, few epochs, torch threads limited for the duration of the job, the most recent
-``max_responses`` answers at most, and a time budget: a challenger whose previous fit (scaled to the new data size)
-would not fit in the budget is left out. One training at a time per registry (a file lock); a second request
-while one runs is skipped.
+``max_responses`` answers of the bank at most, and a time budget per bank: a challenger whose previous fit on that
+bank (scaled to the new data size) would not fit in the budget is left out. One training at a time per bank
+registry (a file lock); a second request for the same bank while one runs is skipped.
 """
 
 from __future__ import annotations
@@ -40,8 +42,8 @@ DEFAULT_MAX_RESPONSES = 200_000
 LOCK_FILE = ".training.lock"
 
 
-def load_response_log(session: Session, *, max_responses: int = DEFAULT_MAX_RESPONSES) -> Any:
-    """The most recent ``max_responses`` real (non-test-user) attempts of all banks as a ResponseLog."""
+def load_response_log(session: Session, *, bank_id: int, max_responses: int = DEFAULT_MAX_RESPONSES) -> Any:
+    """The most recent ``max_responses`` real (non-test-user) attempts on bank ``bank_id`` as a ResponseLog."""
     from adaptive.data import ResponseLog
     from lti_tool.models.items import Item, ItemBank
     from lti_tool.models.practice import Attempt
@@ -51,7 +53,7 @@ def load_response_log(session: Session, *, max_responses: int = DEFAULT_MAX_RESP
         select(Attempt.user_id, ItemBank.slug, Item.key, Attempt.skill_keys, Attempt.correct, Attempt.created_at)
         .join(Item, Item.id == Attempt.item_id)
         .join(ItemBank, ItemBank.id == Attempt.bank_id)
-        .where(Attempt.is_test_user.is_(False))
+        .where(Attempt.bank_id == bank_id, Attempt.is_test_user.is_(False))
         .order_by(Attempt.id.desc())
         .limit(max_responses)
     ).all()
@@ -61,6 +63,14 @@ def load_response_log(session: Session, *, max_responses: int = DEFAULT_MAX_RESP
          r.created_at.timestamp())
         for r in rows
     )
+
+
+def banks_with_attempts(session: Session) -> list[int]:
+    """Ids of the banks that have real (non-test-user) attempts, in id order."""
+    from lti_tool.models.practice import Attempt
+
+    return list(session.scalars(select(Attempt.bank_id).where(Attempt.is_test_user.is_(False))
+                                .distinct().order_by(Attempt.bank_id)))
 
 
 @contextlib.contextmanager
@@ -108,27 +118,58 @@ def _within_budget(models: Sequence[str], previous: Mapping[str, Any] | None, n_
     return kept
 
 
-def retrain(db: Any, settings: Any, *, models: Sequence[str] | None = None, epochs: int = DEFAULT_EPOCHS,
-            min_students: int | None = None, min_responses: int | None = None,
-            model_configs: Mapping[str, Mapping[str, Any]] | None = None, seed: int = 0,
-            threads: int = DEFAULT_THREADS, time_budget_s: float = DEFAULT_TIME_BUDGET_S,
-            max_responses: int = DEFAULT_MAX_RESPONSES) -> dict[str, Any]:
-    """Train the candidates on the tool's attempts and record the champion; returns the decision record (without
-    its history), or ``{"skipped": ...}`` when another training holds the registry."""
-    from adaptive.champion import DEFAULT_MIN_RESPONSES, DEFAULT_MIN_STUDENTS, read_record, train_and_select
-    from lti_tool.services.engine import registry_path
+def retrain(db: Any, settings: Any, *, bank_id: int | None = None, models: Sequence[str] | None = None,
+            **options: Any) -> dict[str, Any]:
+    """Train bank ``bank_id`` (see :func:`retrain_bank`), or, without it, every bank that has real attempts one
+    after another: ``{"banks": [report, ...]}`` (a bank whose training failed reports ``{"error": ...}`` and the
+    others still train)."""
+    from adaptive import get_model_class
 
-    registry = registry_path(settings)
+    names = list(models or DEFAULT_MODELS)
+    for name in names:
+        get_model_class(name)  # an unknown model name fails before any bank is trained
+    if bank_id is not None:
+        return retrain_bank(db, settings, int(bank_id), models=names, **options)
+    with db.session() as session:
+        bank_ids = banks_with_attempts(session)
+    reports: list[dict[str, Any]] = []
+    for one in bank_ids:
+        try:
+            reports.append(retrain_bank(db, settings, one, models=names, **options))
+        except Exception as exc:  # one bank's failure must not stop the others
+            log.exception("training.bank_failed", bank_id=one)
+            reports.append({"bank_id": one, "error": f"{type(exc).__name__}: {exc}"})
+    return {"banks": reports}
+
+
+def retrain_bank(db: Any, settings: Any, bank_id: int, *, models: Sequence[str] | None = None,
+                 epochs: int = DEFAULT_EPOCHS, min_students: int | None = None, min_responses: int | None = None,
+                 model_configs: Mapping[str, Mapping[str, Any]] | None = None, seed: int = 0,
+                 threads: int = DEFAULT_THREADS, time_budget_s: float = DEFAULT_TIME_BUDGET_S,
+                 max_responses: int = DEFAULT_MAX_RESPONSES) -> dict[str, Any]:
+    """Train the candidates on bank ``bank_id``'s attempts and record the champion in the bank's registry; returns
+    the decision record (without its history) with ``bank_id``, ``bank`` (slug) and ``registry``, or
+    ``{"skipped": ...}`` when the bank does not exist, has no answers, or another training holds its registry."""
+    from adaptive.champion import DEFAULT_MIN_RESPONSES, DEFAULT_MIN_STUDENTS, read_record, train_and_select
+    from lti_tool.models.items import ItemBank
+    from lti_tool.services.engine import bank_registry, registry_root
+
+    with db.session() as session:
+        bank = session.get(ItemBank, int(bank_id))
+        if bank is None:
+            return {"bank_id": bank_id, "skipped": "no such item bank"}
+        slug, registry = bank.slug, bank_registry(registry_root(settings), bank)
+    about = {"bank_id": int(bank_id), "bank": slug, "registry": str(registry)}
     with _registry_lock(registry) as locked:
         if not locked:
-            log.info("training.skipped_running", registry=str(registry))
-            return {"skipped": "a training is already running", "registry": str(registry)}
+            log.info("training.skipped_running", **about)
+            return {**about, "skipped": "a training of this bank is already running"}
         started = time.monotonic()
         with db.session() as session:
-            response_log = load_response_log(session, max_responses=max_responses)
+            response_log = load_response_log(session, bank_id=int(bank_id), max_responses=max_responses)
         if len(response_log) == 0:
-            log.info("training.skipped_no_data")
-            return {"skipped": "no answers yet: the baseline serves", "registry": str(registry)}
+            log.info("training.skipped_no_data", **about)
+            return {**about, "skipped": "no answers yet: the baseline serves"}
         names = _within_budget(list(models or DEFAULT_MODELS), read_record(registry), len(response_log),
                                time_budget_s)
         with _torch_threads(threads):
@@ -139,16 +180,16 @@ def retrain(db: Any, settings: Any, *, models: Sequence[str] | None = None, epoc
                 model_configs=model_configs, seed=seed, epochs=int(epochs), device="cpu", progress=False,
             )
         tracked = fit_tracker(response_log, registry)
-        log.info("training.selected", champion=record["champion"], n_students=record["n_students"],
+        log.info("training.selected", **about, champion=record["champion"], n_students=record["n_students"],
                  n_responses=record["n_responses"], tracked_skills=tracked,
                  seconds=round(time.monotonic() - started, 1))
-        return {**{k: v for k, v in record.items() if k != "history"}, "registry": str(registry),
-                "tracked_skills": tracked}
+        return {**{k: v for k, v in record.items() if k != "history"}, **about, "tracked_skills": tracked}
 
 
 def fit_tracker(response_log: Any, registry: Path) -> int:
     """Fit the per-skill mastery tracker (:class:`adaptive.mastery.SkillTracker`, its own ``min_students``) on
-    ``response_log`` and write it atomically as the registry's ``tracker.json`` (the serving engine reloads it);
+    ``response_log`` (one bank's) and write it atomically as the bank registry's ``tracker.json`` (the bank's
+    serving engine reloads it);
     returns the number of skills fitted. Nothing is written when no skill has enough students (a previous
     tracker, if any, stays)."""
     from adaptive.mastery import SkillTracker
@@ -171,6 +212,6 @@ def fit_tracker(response_log: Any, registry: Path) -> int:
 
 @job("training.select", queue="training")
 def training_select(ctx: JobContext, **options: Any) -> dict[str, Any]:
-    """Options (JSON-able) as for :func:`retrain`: models, epochs, min_students, min_responses, model_configs,
-    seed, threads, time_budget_s, max_responses."""
+    """Options (JSON-able) as for :func:`retrain`: bank_id (absent: every bank with attempts), models, epochs,
+    min_students, min_responses, model_configs, seed, threads, time_budget_s, max_responses."""
     return retrain(ctx.db, ctx.settings, **options)

@@ -47,7 +47,7 @@ from lti_tool.models.practice import (
     review_scope,
 )
 from lti_tool.services import answers, items
-from lti_tool.services.engine import Engine, engine_item_id
+from lti_tool.services.engine import Engine, EngineFor, engine_item_id
 
 log = get_logger(__name__)
 
@@ -276,6 +276,23 @@ def enrol_learners(session: Session, context_id: int, user_ids: list[int]) -> in
     if created:
         log.info("roster_learners_enrolled", context_id=context_id, enrolments=created)
     return created
+
+
+def course_banks(session: Session, lti_session: Any) -> list[ItemBank]:
+    """The item banks the caller's course uses in its adaptive activities (links that open a review left out), in
+    link order, each once; empty when the session has no course or the course is not the session's deployment's."""
+    context = session.get(Context, lti_session.context_id) if lti_session.context_id is not None else None
+    if context is None or context.deployment_id != lti_session.deployment_id:
+        return []
+    banks: dict[int, ItemBank] = {}
+    for link in session.scalars(select(ResourceLink).where(ResourceLink.context_id == context.id)
+                                .order_by(ResourceLink.id)):
+        if _review_ref({**(link.custom or {}), **(link.settings or {})}) is not None:
+            continue
+        found = link_bank(session, link, lti_session.registration_id)
+        if found is not None:
+            banks.setdefault(found[0].id, found[0])
+    return list(banks.values())
 
 
 def _on_roster_members_added(sender: Any, *, session: Session, context_id: int, user_ids: list[int],
@@ -535,10 +552,12 @@ def _served_for(session: Session, lti_session: Any, served_id: Any, link_id: int
     return served, enrolment
 
 
-def next_item(session: Session, lti_session: Any, engine: Engine, settings: Any, *, locale: str | None = None,
+def next_item(session: Session, lti_session: Any, engines: EngineFor, settings: Any, *, locale: str | None = None,
               review_id: int | None = None, now: float | None = None) -> dict[str, Any]:
-    """The item to show now (the one on screen when there is one: resume), with progress and mastery; commits."""
+    """The item to show now (the one on screen when there is one: resume), with progress and mastery; commits.
+    ``engines(bank)`` gives the engine of the activity's bank (as every entry point here)."""
     activity = load_activity(session, lti_session, settings)
+    engine = engines(activity.bank)
     if review_id is None and lti_session.is_learner and activity.review_id is not None:
         enrolment = _launched_review_enrolment(session, lti_session, engine, activity)
     else:
@@ -683,7 +702,7 @@ def _next_payload(activity: Activity, enrolment: PracticeEnrolment, mastery: dic
     }
 
 
-def submit_answer(session: Session, lti_session: Any, engine: Engine, settings: Any, *, served_id: Any,
+def submit_answer(session: Session, lti_session: Any, engines: EngineFor, settings: Any, *, served_id: Any,
                   answer: Any, locale: str | None = None, hints_used: int = 0, now: float | None = None
                   ) -> dict[str, Any]:
     """Grade ``answer`` against the served variant; one transaction for attempt, state, score and outbox row;
@@ -702,6 +721,7 @@ def submit_answer(session: Session, lti_session: Any, engine: Engine, settings: 
     if item is None:
         raise NotFound("unknown item")
     ts = now or time.time()
+    engine = engines(activity.bank)
     learner = load_learner(session, engine, lti_session.user_id, activity.bank, for_update=True)
     skills = tuple(item.skill_keys)
     eid = engine_item_id(activity.bank.slug, item.key)
@@ -784,7 +804,7 @@ def submit_answer(session: Session, lti_session: Any, engine: Engine, settings: 
     log.info("practice.answer", served_id=served.id, item_id=item.id, correct=bool(check.correct),
              enrolment_id=enrolment.id)
     result = dict(result)
-    result["next"] = next_item(session, lti_session, engine, settings, locale=locale,
+    result["next"] = next_item(session, lti_session, engines, settings, locale=locale,
                                review_id=enrolment.review_assignment_id, now=ts)
     return result
 
@@ -811,9 +831,10 @@ def _replay(session: Session, served: ServedItem) -> dict[str, Any]:
     return {**attempt.result, "duplicate": True}
 
 
-def mastery_overview(session: Session, lti_session: Any, engine: Engine, settings: Any, *,
+def mastery_overview(session: Session, lti_session: Any, engines: EngineFor, settings: Any, *,
                      locale: str | None = None) -> dict[str, Any]:
     activity = load_activity(session, lti_session, settings)
+    engine = engines(activity.bank)
     enrolment = get_enrolment(session, lti_session, activity)
     learner = load_learner(session, engine, lti_session.user_id, activity.bank)
     keys = [s.key for s in activity.skills]
@@ -824,11 +845,12 @@ def mastery_overview(session: Session, lti_session: Any, engine: Engine, setting
 
 
 # --------------------------------------------------------------------------------------------- instructor
-def class_mastery(session: Session, lti_session: Any, engine: Engine, settings: Any, *,
+def class_mastery(session: Session, lti_session: Any, engines: EngineFor, settings: Any, *,
                   locale: str | None = None) -> dict[str, Any]:
     """Who has mastered what in the caller's activity: every active learner member of the course (test users and
     inactive members left out); one who has not practised yet shows 0 answered and the model's prior mastery."""
     activity = load_activity(session, lti_session, settings)
+    engine = engines(activity.bank)
     rows = session.execute(
         select(User, PracticeEnrolment).join(Membership, Membership.user_id == User.id)
         .outerjoin(PracticeEnrolment, and_(PracticeEnrolment.user_id == User.id,
@@ -857,7 +879,7 @@ def class_mastery(session: Session, lti_session: Any, engine: Engine, settings: 
                          "line_item_id": r.line_item_id} for r in reviews]}
 
 
-def create_review_assignment(session: Session, lti_session: Any, engine: Engine, settings: Any, *,
+def create_review_assignment(session: Session, lti_session: Any, engines: EngineFor, settings: Any, *,
                              title: str | None = None, skills_per_student: int = 3) -> ReviewAssignment:
     """A personalized review assignment for the class: a new AGS line item (launchable in Canvas through the
     submission extension) and, for every learner, an enrolment whose goal is that learner's own weakest skills."""
@@ -866,6 +888,7 @@ def create_review_assignment(session: Session, lti_session: Any, engine: Engine,
     if not lti_session.is_instructor:
         raise PracticeError("instructors only", code="forbidden")
     activity = load_activity(session, lti_session, settings)
+    engine = engines(activity.bank)
     skills_per_student = max(1, min(int(skills_per_student), len(activity.skills) or 1))
     n_existing = session.scalar(select(func.count()).select_from(ReviewAssignment)
                                 .where(ReviewAssignment.resource_link_id == activity.link.id)) or 0

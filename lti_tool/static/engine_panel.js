@@ -1,16 +1,20 @@
-/* Instructor engine panel: the "Retrain now" button (Bearer token via app.js). */
+/* Instructor engine panel: one "Retrain now" button per item bank of the course (Bearer token via app.js); the
+   server enqueues training only for banks the course uses. */
 (function () {
   "use strict";
   var panel = document.getElementById("engine-panel");
-  var button = document.getElementById("engine-retrain");
-  if (!panel || !button || !window.adaptiveLti) return;
-  var status = document.getElementById("engine-status");
-  button.addEventListener("click", function () {
-    button.disabled = true;
-    status.textContent = "…";
-    window.adaptiveLti.fetch(panel.getAttribute("data-retrain-url"), { method: "POST", json: {} })
-      .then(function () {
-        status.textContent = status.getAttribute("data-queued");
+  if (!panel || !window.adaptiveLti) return;
+  var queued = document.getElementById("engine-queued");
+  Array.prototype.forEach.call(panel.querySelectorAll("button.engine-retrain"), function (button) {
+    var status = button.parentNode.querySelector(".engine-status");
+    button.addEventListener("click", function () {
+      button.disabled = true;
+      status.textContent = "…";
+      window.adaptiveLti.fetch(panel.getAttribute("data-retrain-url"), {
+        method: "POST", json: { bank_id: Number(button.getAttribute("data-bank-id")) }
+      }).then(function () {
+        status.textContent = queued ? queued.textContent : "";
       }, function (err) { status.textContent = err.message; button.disabled = false; });
+    });
   });
 })();

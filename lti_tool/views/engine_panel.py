@@ -1,33 +1,39 @@
-"""Instructor panel: which model the engine serves (champion/challenger on held-out students, or the baseline
-while data is thin), when and on how much data it was chosen, and "Retrain now" (``POST /api/v1/engine/retrain``,
-driven by ``static/engine_panel.js`` with the session token; it enqueues the ``training.select`` job)."""
+"""Instructor panel: for each item bank the course's adaptive activities use, which model serves it (champion/
+challenger on that bank's held-out students, or the baseline while its data is thin), when and on how much data it
+was chosen, and "Retrain now" (``POST /api/v1/engine/retrain``, driven by ``static/engine_panel.js`` with the
+session token; it enqueues the ``training.select`` job for the course's banks only)."""
 
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, jsonify, url_for
+from flask import Blueprint, Flask, jsonify, request, url_for
 from sqlalchemy.orm import Session
 
 from lti_tool import jobs
 from lti_tool.app import get_settings
+from lti_tool.db import get_session
 from lti_tool.logs import get_logger
 from lti_tool.lti.session import LtiSession, current_session, require_session
-from lti_tool.services.engine import registry_path
+from lti_tool.models.items import ItemBank
+from lti_tool.services import practice
+from lti_tool.services.engine import bank_registry, registry_root
 
 log = get_logger(__name__)
 
 bp = Blueprint("engine_panel", __name__, url_prefix="/api/v1/engine")
 
 
-def engine_summary(settings: Any) -> dict[str, Any]:
-    """What the panel shows, from the registry's ``champion.json`` (no record: the untrained baseline)."""
+def engine_summary(registry: Path) -> dict[str, Any]:
+    """What the panel shows of one bank's registry, from its ``champion.json`` (no record: the untrained
+    baseline)."""
     from adaptive import BASELINE
     from adaptive.champion import read_record
 
     try:
-        record = read_record(registry_path(settings))
+        record = read_record(registry)
     except (OSError, ValueError):
         record = None
     if record is None:
@@ -57,20 +63,43 @@ def engine_summary(settings: Any) -> dict[str, Any]:
     }
 
 
+def bank_summary(settings: Any, bank: ItemBank, locale: str | None = None) -> dict[str, Any]:
+    """One bank's panel entry: its id, slug and title, and :func:`engine_summary` of its own registry."""
+    return {"bank_id": bank.id, "slug": bank.slug, "title": bank.display_title(locale),
+            **engine_summary(bank_registry(registry_root(settings), bank))}
+
+
 def engine_panel(session: Session, lti_session: LtiSession) -> tuple[str, dict[str, Any]] | None:
     if not lti_session.is_instructor:
         return None
-    return "instructor/_engine_panel.html", {"engine": engine_summary(get_settings()),
-                                             "retrain_url": url_for("engine_panel.retrain")}
+    settings = get_settings()
+    banks = [bank_summary(settings, b, lti_session.locale) for b in practice.course_banks(session, lti_session)]
+    return "instructor/_engine_panel.html", {"banks": banks, "retrain_url": url_for("engine_panel.retrain")}
 
 
 @bp.post("/retrain")
 @require_session(instructor=True)
 def retrain() -> Any:
-    """Enqueue a champion/challenger training on the tool's attempts (the job skips if one is running)."""
-    jobs.enqueue("training.select")
-    log.info("engine.retrain_requested", user_id=current_session().user_id)
-    return jsonify(queued=True, job="training.select"), 202
+    """Enqueue a champion/challenger training of each item bank the caller's course uses (``{"bank_id": N}``: that
+    bank only, refused with 404 unless the course uses it); a bank whose training is running is skipped by the
+    job."""
+    who = current_session()
+    banks = practice.course_banks(get_session(), who)
+    body = request.get_json(silent=True)
+    raw = body.get("bank_id") if isinstance(body, dict) else None
+    if raw is not None:
+        if isinstance(raw, bool) or not isinstance(raw, int | str) or not str(raw).isdigit():
+            return jsonify(error="bank_id must be an item bank id", code="bad_request"), 400
+        banks = [b for b in banks if b.id == int(raw)]
+        if not banks:
+            return jsonify(error="no adaptive activity of this course uses that item bank", code="not_found"), 404
+    if not banks:
+        return jsonify(error="no adaptive activity of this course uses an item bank", code="not_found"), 404
+    for bank in banks:
+        jobs.enqueue("training.select", bank_id=bank.id)
+    log.info("engine.retrain_requested", user_id=who.user_id, context_id=who.context_id,
+             bank_ids=[b.id for b in banks])
+    return jsonify(queued=[{"bank_id": b.id, "bank": b.slug} for b in banks], job="training.select"), 202
 
 
 def init_app(app: Flask) -> None:

@@ -18,7 +18,7 @@ def mastery_panel(session: Session, lti_session: LtiSession) -> tuple[str, dict[
     if lti_session.resource_link_id is None or lti_session.context_id is None:
         return None
     try:
-        data = practice.class_mastery(session, lti_session, get_engine(), get_settings(), locale=lti_session.locale)
+        data = practice.class_mastery(session, lti_session, get_engine, get_settings(), locale=lti_session.locale)
     except practice.PracticeError:
         return None
     return "instructor/_mastery_panel.html", {"data": data, "reviews_url": url_for("practice_api.create_review")}

@@ -100,7 +100,7 @@ def _review_arg() -> int | None:
 @bp.get("/next")
 @require_session(learner=True)
 def next_item():
-    payload = practice.next_item(get_session(), current_session(), get_engine(), get_settings(), locale=_locale(),
+    payload = practice.next_item(get_session(), current_session(), get_engine, get_settings(), locale=_locale(),
                                  review_id=_review_arg())
     return jsonify(localize_payload(payload))
 
@@ -112,7 +112,7 @@ def answer():
     if not isinstance(body, dict) or "item_id" not in body or "answer" not in body:
         return jsonify(error='expected JSON {"item_id": ..., "answer": ...}', code="bad_request"), 400
     hints = body.get("hints_used", 0)
-    payload = practice.submit_answer(get_session(), current_session(), get_engine(), get_settings(),
+    payload = practice.submit_answer(get_session(), current_session(), get_engine, get_settings(),
                                      served_id=body["item_id"], answer=body["answer"], locale=_locale(),
                                      hints_used=hints if isinstance(hints, int) else 0)
     return jsonify(localize_payload(payload))
@@ -121,7 +121,7 @@ def answer():
 @bp.get("/mastery")
 @require_session(learner=True)
 def mastery():
-    return jsonify(practice.mastery_overview(get_session(), current_session(), get_engine(), get_settings(),
+    return jsonify(practice.mastery_overview(get_session(), current_session(), get_engine, get_settings(),
                                              locale=_locale()))
 
 
@@ -134,7 +134,7 @@ def reviews():
 @bp.get("/class")
 @require_session(instructor=True)
 def class_mastery():
-    return jsonify(practice.class_mastery(get_session(), current_session(), get_engine(), get_settings(),
+    return jsonify(practice.class_mastery(get_session(), current_session(), get_engine, get_settings(),
                                           locale=_locale()))
 
 
@@ -146,7 +146,7 @@ def create_review():
         per_student = int(body.get("skills_per_student", 3))
     except (TypeError, ValueError):
         return jsonify(error="skills_per_student must be a number", code="bad_request"), 400
-    review = practice.create_review_assignment(get_session(), current_session(), get_engine(), get_settings(),
+    review = practice.create_review_assignment(get_session(), current_session(), get_engine, get_settings(),
                                                title=body.get("title"), skills_per_student=per_student)
     return jsonify(api_version=practice.API_VERSION, review={
         "id": review.id, "title": review.title, "n_students": review.n_students,

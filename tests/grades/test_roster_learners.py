@@ -3,6 +3,8 @@ instructor's class mastery lists every active learner member (not the ones who l
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from sqlalchemy import select
 
 from lti_tool.lti.session import LtiSession
@@ -29,7 +31,7 @@ def _class(db, app, course, teacher_sub: str = "T1") -> dict:
                          user_id=teacher.id, context_id=course.context_id, resource_link_id=course.link_id,
                          roles=(TEACHER,), is_instructor=True, is_learner=False, is_test_user=False, locale="en",
                          message_type="LtiResourceLinkRequest")
-        return practice.class_mastery(s, who, get_engine(app), app.config["SETTINGS"])
+        return practice.class_mastery(s, who, lambda bank: get_engine(bank, app), app.config["SETTINGS"])
 
 
 def test_sync_enrols_new_learners_and_the_class_lists_active_ones(db, gsettings, lms, app):
@@ -37,6 +39,7 @@ def test_sync_enrols_new_learners_and_the_class_lists_active_ones(db, gsettings,
     course = make_course(db, lms, subs=())
     with db.session() as s:
         bank = items.load_sample_bank(s)
+        bank_ref = SimpleNamespace(id=bank.id, slug=bank.slug)
         s.get(ResourceLink, course.link_id).custom = {"item_bank": bank.slug, "goal_skills": "0"}
         plain = ResourceLink(context_id=course.context_id, resource_link_id="rl-plain", title="Reading",
                              custom={"item_bank": "no-such-bank"})
@@ -58,7 +61,7 @@ def test_sync_enrols_new_learners_and_the_class_lists_active_ones(db, gsettings,
     cls = _class(db, app, course)
     students = {st["name"]: st for st in cls["students"]}
     assert set(students) == {"Student 0", "Student 1", "Student 2"}
-    prior = get_engine(app).prior_mastery([k["key"] for k in cls["skills"]])
+    prior = get_engine(bank_ref, app).prior_mastery([k["key"] for k in cls["skills"]])
     for st in students.values():
         assert st["items_answered"] == 0
         assert st["mastery"] == {k: round(v[0], 4) for k, v in prior.items()}

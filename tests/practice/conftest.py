@@ -3,6 +3,7 @@ a resource link whose activity is the sample bank."""
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 
 import pytest
@@ -53,6 +54,21 @@ def lms(platform, _lms_services, db) -> LmsServices:  # noqa: F811
 def run_jobs(tool_server) -> int:  # noqa: F811
     """Run the jobs the tool queued (grade delivery, line item creation): ADAPTIVE_LTI_ENV=test keeps them."""
     return tool_server.app.extensions["jobs"].run_pending()
+
+
+@pytest.fixture
+def engines_reset(tool_server):  # noqa: F811
+    """No registry and no loaded engine before and after the test: the tool server lives for the whole module, and
+    on SQLite a bank created by the next test may get the same id (and so the same registry folder)."""
+    from lti_tool.services.engine import registry_root
+
+    def reset() -> None:
+        shutil.rmtree(registry_root(tool_server.app.config["SETTINGS"]), ignore_errors=True)
+        tool_server.app.extensions.pop("practice_engines", None)
+
+    reset()
+    yield
+    reset()
 
 
 @pytest.fixture

@@ -1,21 +1,26 @@
-"""The per-skill mastery tracker in serving: ``tracker.json`` in the engine's registry (written by the training job)
+"""The per-skill mastery tracker in serving: ``tracker.json`` in the bank's registry (written by the training job)
 makes mastery decisions follow ``combined_mastery(..., criterion="auto")``; without it, the model's P(correct)."""
 
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
+
+import pytest
 
 from adaptive.mastery import LevelParams, SkillTracker
 from lti_tool.services import engine as engine_mod
-from lti_tool.services.engine import registry_path
 
 from .test_api import right
+from .test_training import registry_of
 
 THRESHOLD = 0.8  # the activity fixture's
 
+pytestmark = pytest.mark.usefixtures("engines_reset")
 
-def _reload(tool_server) -> engine_mod.Engine:
-    eng = engine_mod.get_engine(tool_server.app)
+
+def _reload(tool_server, bank) -> engine_mod.Engine:
+    eng = engine_mod.get_engine(SimpleNamespace(**bank), tool_server.app)
     eng._checked = -1e9  # skip the reload throttle
     eng.maybe_reload()
     return eng
@@ -32,10 +37,9 @@ def _play(api, db, n: int) -> tuple[list[tuple[tuple[str, ...], int]], dict]:
     return pairs, res
 
 
-def test_without_tracker_mastery_is_the_models(student_api, tool_server, db):
-    path = registry_path(tool_server.app.config["SETTINGS"]) / "tracker.json"
-    path.unlink(missing_ok=True)
-    eng = _reload(tool_server)
+def test_without_tracker_mastery_is_the_models(student_api, tool_server, db, bank):
+    assert not (registry_of(tool_server, bank) / "tracker.json").exists()
+    eng = _reload(tool_server, bank)
     assert eng.tracker is None
     api = student_api("student-old")
     pairs, res = _play(api, db, 2)
@@ -47,15 +51,15 @@ def test_without_tracker_mastery_is_the_models(student_api, tool_server, db):
     assert res["progress"]["skills_mastered"] == 0
 
 
-def test_tracker_decides_mastery_for_two_level_skills(student_api, tool_server, db):
-    registry = registry_path(tool_server.app.config["SETTINGS"])
+def test_tracker_decides_mastery_for_two_level_skills(student_api, tool_server, db, bank):
+    registry = registry_of(tool_server, bank)
     api = student_api("student-tracked")
     keys = [m["skill"] for m in api.get("/api/v1/practice/mastery").json()["mastery"]]
     tracker = SkillTracker({k: LevelParams((0.9, 0.1), (0.4,), (0.2, 0.9)) for k in keys})
     assert set(tracker.fitted_levels().values()) == {2}
     registry.mkdir(parents=True, exist_ok=True)
     (registry / "tracker.json").write_text(json.dumps(tracker.to_dict()))
-    eng = _reload(tool_server)
+    eng = _reload(tool_server, bank)
     assert eng.tracker is not None
     assert eng.tracker.fitted_levels() == tracker.fitted_levels()
 
@@ -74,7 +78,7 @@ def test_tracker_decides_mastery_for_two_level_skills(student_api, tool_server, 
 
     # without tracker.json the model's P(correct) alone decides again: below the threshold for those skills
     (registry / "tracker.json").unlink()
-    eng = _reload(tool_server)
+    eng = _reload(tool_server, bank)
     assert eng.tracker is None
     body = api.get("/api/v1/practice/mastery").json()
     served = {m["skill"]: m for m in body["mastery"]}

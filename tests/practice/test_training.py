@@ -1,5 +1,5 @@
-"""Champion/challenger training on the tool's own attempts: the ``training.select`` job, the registry the engine
-serves from, the instructor panel and its "Retrain now" endpoint."""
+"""Champion/challenger training on the tool's own attempts: the ``training.select`` job, the bank's registry its
+engine serves from, the instructor panel and its "Retrain now" endpoint."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ import datetime as dt
 import json
 import math
 import random
+from pathlib import Path
+from types import SimpleNamespace
 
+import pytest
 import requests
 from sqlalchemy import select
 
@@ -16,8 +19,10 @@ from lti_tool.jobs import JobContext
 from lti_tool.models.course import Context, ResourceLink, User
 from lti_tool.models.items import Item
 from lti_tool.models.practice import Attempt, PracticeEnrolment, ServedItem
-from lti_tool.services.engine import engine_item_id, registry_path
+from lti_tool.services.engine import bank_registry, engine_item_id, registry_root
 from tests.practice.conftest import LINK, run_jobs
+
+pytestmark = pytest.mark.usefixtures("engines_reset")
 
 TINY = {"dkt": {"d_model": 8, "hidden": 8}, "akt": {"d_model": 8, "heads": 2, "d_ff": 8}}
 
@@ -55,6 +60,11 @@ def _simulate(db, bank, *, n_students: int, per_student: int, test_users: int = 
                               answer="x", correct=rng.random() < p, is_test_user=is_test, created_at=when))
 
 
+def registry_of(tool_server, bank) -> Path:
+    """The bank's own registry in the tool under test (``bank``: the fixtures' {"id", "slug"})."""
+    return bank_registry(registry_root(tool_server.app.config["SETTINGS"]), SimpleNamespace(**bank))
+
+
 def _run(tool_server, **options):
     app = tool_server.app
     ctx = JobContext(db=tool_server.database, settings=app.config["SETTINGS"], worker_id="test")
@@ -65,19 +75,22 @@ def test_training_selects_on_held_out_students_and_instructor_sees_it(platform, 
                                                                       student_api):
     teacher = platform.launch("instructor")  # creates the course, the link and the instructor
     assert teacher.status == 200
-    registry = registry_path(tool_server.app.config["SETTINGS"])
+    registry = registry_of(tool_server, bank)
     _simulate(db, bank, n_students=40, per_student=25, test_users=3)
 
     with db.session() as s:
         from lti_tool.jobs.training import load_response_log
 
-        log = load_response_log(s)
+        log = load_response_log(s, bank_id=bank["id"])
         slug_items = {engine_item_id(bank["slug"], it.key) for it in s.scalars(select(Item)).all()}
     assert log.n_students == 40  # test users' attempts are excluded
     assert len(log) == 40 * 25
     assert {r.item_id for r in log} <= slug_items  # the ids the serving engine uses
 
-    record = _run(tool_server, min_students=20, min_responses=300, epochs=1, model_configs=TINY, models=["dkt"])
+    record = _run(tool_server, bank_id=bank["id"], min_students=20, min_responses=300, epochs=1,
+                  model_configs=TINY, models=["dkt"])
+    assert record["bank_id"] == bank["id"]
+    assert record["registry"] == str(registry)
     saved = json.loads((registry / "champion.json").read_text())
     assert saved["champion"] == record["champion"] in ("pfa", "dkt")
     assert set(saved["candidates"]) == {"pfa", "dkt"}
@@ -91,7 +104,7 @@ def test_training_selects_on_held_out_students_and_instructor_sees_it(platform, 
     # the serving engine hot-swaps to the recorded champion
     from lti_tool.services import engine as engine_mod
 
-    eng = engine_mod.get_engine(tool_server.app)
+    eng = engine_mod.get_engine(SimpleNamespace(**bank), tool_server.app)
     eng._checked = -1e9  # skip the 30 s reload throttle
     eng.maybe_reload()
     assert eng.model.name == record["champion"]
@@ -99,6 +112,7 @@ def test_training_selects_on_held_out_students_and_instructor_sees_it(platform, 
     page = platform.launch("instructor")
     assert page.status == 200
     assert 'id="engine-panel"' in page.html
+    assert f'data-bank-id="{bank["id"]}"' in page.html
     assert f'data-champion="{record["champion"]}"' in page.html
     assert "Held-out AUC of the baseline" in page.html
     assert f"{saved['candidates']['pfa']['auc']:.3f}" in page.html
@@ -110,7 +124,7 @@ def test_too_few_students_keeps_the_baseline_and_retrain_is_for_instructors(plat
                                                                            db, student_api):
     assert platform.launch("instructor").status == 200
     _simulate(db, bank, n_students=6, per_student=10, seed=1)
-    registry = registry_path(tool_server.app.config["SETTINGS"])
+    registry = registry_of(tool_server, bank)
 
     student = student_api("student-9")
     r = student.post("/api/v1/engine/retrain", {})
@@ -121,6 +135,7 @@ def test_too_few_students_keeps_the_baseline_and_retrain_is_for_instructors(plat
     teacher = student_api(role="instructor")
     r = teacher.post("/api/v1/engine/retrain", {})
     assert r.status_code == 202, r.text
+    assert r.json()["queued"] == [{"bank_id": bank["id"], "bank": bank["slug"]}]
     assert run_jobs(tool_server) >= 1  # the queued training.select ran with the library's thresholds
     saved = json.loads((registry / "champion.json").read_text())
     assert saved["champion"] == "pfa"
