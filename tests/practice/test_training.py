@@ -27,12 +27,14 @@ pytestmark = pytest.mark.usefixtures("engines_reset")
 TINY = {"dkt": {"d_model": 8, "hidden": 8}, "akt": {"d_model": 8, "heads": 2, "d_ff": 8}}
 
 
-def _simulate(db, bank, *, n_students: int, per_student: int, test_users: int = 0, seed: int = 0) -> None:
-    """Direct inserts of a class's answers: students of varying ability answer items of varying difficulty."""
+def _simulate(db, bank, *, n_students: int, per_student: int, test_users: int = 0, seed: int = 0,
+              link_id: str = LINK) -> None:
+    """Direct inserts of a class's answers on ``bank`` in the course of the (launched) resource link ``link_id``:
+    students of varying ability answer items of varying difficulty."""
     rng = random.Random(seed)
     start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     with db.session() as s:
-        link = s.scalars(select(ResourceLink).where(ResourceLink.resource_link_id == LINK)).one()
+        link = s.scalars(select(ResourceLink).where(ResourceLink.resource_link_id == link_id)).one()
         context = s.get(Context, link.context_id)
         registration_id = s.scalars(select(User.registration_id)).first()
         items = s.scalars(select(Item).where(Item.bank_id == bank["id"]).order_by(Item.id)).all()
