@@ -14,12 +14,16 @@
 Serving caches, per student, each encoder layer's keys/values and the retriever's keys/values of the last
 ``window`` events (``State.cache``); an update adds one event (one query over the cache per encoder layer), scoring
 N candidates is one attention of N queries over at most ``window`` cached events. The serialisable state is the raw
-recent history (ids and answers), so it survives retraining; the cache is rebuilt from it when missing.
+recent history (ids and answers), so it survives retraining; the cache is rebuilt from it when missing. It keeps
+``window + encoder_layers * (window - 1)`` events, what rebuilding needs to give the same cache as the updates did
+(the last ``window`` events' encoder outputs each looked ``window`` events back, per layer).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import threading
 from typing import Any, cast
 
 import torch
@@ -171,15 +175,87 @@ class AKTNet(nn.Module):
 
 @dataclasses.dataclass
 class _Cache:
-    """Per-student serving cache: absolute positions [S] and, per layer, keys/values [S, H, dk]."""
+    """Per-student serving cache: absolute positions [S] and, per layer, keys/values [H, S, dk] (heads first, the
+    layout of the fused attention kernel; the retriever's slot 0 is the "nothing yet" slot)."""
 
     pos: torch.Tensor
     enc: list[tuple[torch.Tensor, torch.Tensor]]
     ret: list[tuple[torch.Tensor, torch.Tensor]]
 
 
+def _heads_first(x: torch.Tensor, h: int) -> torch.Tensor:
+    """[C, h * dk] -> [h, C, dk] (contiguous)."""
+    return x.view(x.shape[0], h, -1).transpose(0, 1).contiguous()
+
+
+class _Workspace(threading.local):
+    """A per-thread scratch buffer for the [H, C, S] attention weights of one scoring call (6 MB for 2,000
+    candidates), reused across calls: allocating it afresh each time costs as much as the exponentials."""
+
+    def __init__(self) -> None:
+        self.buf = torch.empty(0)
+
+    def take(self, shape: tuple[int, ...]) -> torch.Tensor:
+        n = math.prod(shape)
+        if self.buf.numel() < n:
+            with torch.inference_mode():
+                self.buf = torch.empty(n)
+        return self.buf[:n].view(shape)
+
+
+_WORKSPACE = _Workspace()
+_MIN_DENOMINATOR = 1e-10
+
+
+def _query_block(q_heads: torch.Tensor) -> torch.Tensor:
+    """Queries [H, C, dk] -> [H, dk + 2, C]: rows ``q / sqrt(dk)``, ``1``, ``-|q| / sqrt(dk)``, the right factor of
+    :func:`_serve_attention`'s single score product (what a candidate bank memoises for the first layer)."""
+    scaled = q_heads * q_heads.shape[-1] ** -0.5
+    block = torch.cat([scaled, torch.ones_like(scaled[..., :1]), -scaled.norm(dim=-1, keepdim=True)], -1)
+    return block.transpose(1, 2).contiguous()
+
+
+def _serve_attention(q_block: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """``softmax(q k^T / sqrt(dk) + bias) v`` for one student's cache, as [C, H * dk]: q_block [H, dk + 2, C] from
+    :func:`_query_block`, k [H, S, dk], v [H, S, dk + 1] (values with a column of ones), bias [H, S] (<= 0, the same
+    for every query).
+
+    Two matrix products and one exponential, no max pass: one product gives every ``q.k / sqrt(dk) + bias - m``
+    where ``m = |q| max_s |k_s| / sqrt(dk)`` is an upper bound of the row's largest score (Cauchy-Schwarz; the
+    bias is never positive), so no exponential overflows; the second gives numerators and, from the ones column,
+    the softmax denominators. Softmax is invariant to the shift, so this is the plain formula up to rounding as long
+    as the bound is not loose: a denominator under ``_MIN_DENOMINATOR`` (the row's largest term under ~e^-28; never
+    met with trained weights, where the gap is a few units) sends the whole call to the fused kernel instead. The
+    bias is floored at -60 so that distant events give e^-60-sized terms rather than denormals (which slow the
+    exponential and the product tenfold); that moves a row's result by under 201 e^-60 / 1e-10 ~ 2e-14, relative.
+    The weights are laid out [H, S, C] (candidates last): the products are a third faster that way round.
+    """
+    h, dk2, c = q_block.shape
+    dk = dk2 - 2
+    s = k.shape[1]
+    kmax = k.norm(dim=-1).amax(-1) if s else torch.zeros(h)  # [H]
+    k_block = torch.cat([k, bias.clamp(min=-60.0).unsqueeze(-1), kmax.view(h, 1, 1).expand(h, s, 1)], -1)
+    weights = _WORKSPACE.take((h, s, c))
+    torch.bmm(k_block, q_block, out=weights)
+    weights.exp_()
+    acc = torch.bmm(v.transpose(1, 2), weights)  # [H, dk + 1, C]
+    den = acc[:, dk:]
+    if not bool(den.min() >= _MIN_DENOMINATOR):  # also catches NaN
+        q = q_block[:, :dk].transpose(1, 2) * dk**0.5
+        out = F.scaled_dot_product_attention(q.unsqueeze(0), k.unsqueeze(0), v[..., :dk].unsqueeze(0),
+                                             attn_mask=bias.view(1, h, 1, s))[0]
+        return out.transpose(0, 1).reshape(c, h * dk)
+    out = torch.empty(c, h * dk)
+    torch.div(acc[:, :dk], den, out=out.view(c, h, dk).permute(1, 2, 0))
+    return out
+
+
 class AKTModel(KTModel):
-    """Attention model with Rasch embeddings and monotonic attention (see the module docstring)."""
+    """Attention model with Rasch embeddings and monotonic attention (see the module docstring).
+
+    Serving (``update`` / ``predict_proba``) does not call ``AKTNet.forward``: it computes the same function one
+    event at a time from the cache, with a fused attention kernel (``tests/adaptive/test_akt_serving.py`` holds
+    it to the batch ``forward`` and to the plain formula within 1e-5)."""
 
     name = "akt"
     Config = AKTConfig
@@ -192,26 +268,33 @@ class AKTModel(KTModel):
         return AKTNet(self.vocab.n_items, self.vocab.n_skills, self.config)
 
     def _state_data(self) -> dict[str, Any]:
-        return {"history": []}  # [[item_id, [skill ids], answer], ...], the last `window` events
+        return {"history": []}  # [[item_id, [skill ids], answer], ...], the last `_kept` events
+
+    @property
+    def _kept(self) -> int:
+        """Events the serialised state keeps: enough to rebuild the serving cache exactly (see the module doc)."""
+        w = int(self.config.window)
+        return w + int(self.config.encoder_layers) * (w - 1)
 
     def _empty_cache(self) -> _Cache:
         net: AKTNet = self.net  # type: ignore[assignment]
         h, dk = self.config.heads, self.config.d_model // self.config.heads
-        empty = torch.zeros(0, h, dk)
+        empty = torch.zeros(h, 0, dk)
         ret = []
-        for blk in net.retriever_blocks():  # the null slot, always first, at distance 0
+        for blk in net.retriever_blocks():  # the null slot, always first, at distance 0; values get a ones column
             k, v = blk.att.kv(net.null_k.view(1, -1), net.null_v.view(1, -1))
-            ret.append((k, v))
+            ret.append((k.transpose(0, 1).contiguous(), F.pad(v.transpose(0, 1), (0, 1), value=1.0)))
         return _Cache(torch.zeros(0), [(empty, empty) for _ in net.encoder_blocks()], ret)
 
     def _cache(self, state: State) -> _Cache:
         if isinstance(state.cache, _Cache):
             return state.cache
-        cache = self._empty_cache()
-        for i, (item_id, skills, answer) in enumerate(state.data.get("history", [])):
-            item = self.vocab.items.get(item_id, 0)
-            sk = torch.tensor(self._skill_ids(skills or self.skills_of(item_id)))
-            cache = self._push(cache, item, sk, int(answer), state.n - len(state.data["history"]) + i)
+        with torch.inference_mode():
+            cache = self._empty_cache()
+            for i, (item_id, skills, answer) in enumerate(state.data.get("history", [])):
+                item = self.vocab.items.get(item_id, 0)
+                sk = torch.tensor(self._skill_ids(skills or self.skills_of(item_id)))
+                cache = self._push(cache, item, sk, int(answer), state.n - len(state.data["history"]) + i)
         state.cache = cache
         return cache
 
@@ -219,48 +302,62 @@ class AKTModel(KTModel):
         """A new cache with one more event (the old one is left untouched: states never share mutation)."""
         net: AKTNet = self.net  # type: ignore[assignment]
         w = self.config.window
+        h = self.config.heads
         q, qa = net.embed(torch.tensor([item]), skills.view(1, -1), torch.tensor([float(answer)]))
         assert qa is not None
         pos = torch.cat([cache.pos, torch.tensor([float(position)])])[-w:]
         x = qa  # [1, d]
         enc = []
         for blk, (k_old, v_old) in zip(net.encoder_blocks(), cache.enc, strict=True):
-            k_new, v_new = blk.att.kv(x, x)
-            k, v = torch.cat([k_old, k_new])[-w:], torch.cat([v_old, v_new])[-w:]
-            bias = blk.att.bias((float(position) - pos).view(1, -1), None)  # [H, 1, S]
-            x = blk.finish(x, blk.att.attend(x, k, v, bias))
+            att = blk.att
+            kv_new = torch.cat([att.wk(x), att.wv(x)]).view(2, h, 1, -1)  # [2, H, 1, dk]
+            k = torch.cat([k_old, kv_new[0]], 1)[:, -w:]
+            v = torch.cat([v_old, kv_new[1]], 1)[:, -w:]
+            bias = att.bias(float(position) - pos, None)  # [H, S]
+            # one query: plain kernels beat the fused one at this size
+            qh = att.wq(x).view(h, 1, -1)
+            scores = torch.baddbmm(bias.unsqueeze(1), qh, k.transpose(1, 2), alpha=att.dk**-0.5)
+            out = (torch.softmax(scores, -1) @ v).view(1, -1)
+            x = blk.finish(x, att.wo(out))
             enc.append((k, v))
         ret = []
         for blk, (k_old, v_old) in zip(net.retriever_blocks(), cache.ret, strict=True):
-            k_new, v_new = blk.att.kv(q, x)
-            # keep the null slot (row 0) and the last `window` events
-            k = torch.cat([k_old[:1], torch.cat([k_old[1:], k_new])[-w:]])
-            v = torch.cat([v_old[:1], torch.cat([v_old[1:], v_new])[-w:]])
+            att = blk.att
+            # keep the null slot (index 0) and the last `window` events
+            k_new, v_new = att.wk(q).view(h, 1, -1), F.pad(att.wv(x).view(h, 1, -1), (0, 1), value=1.0)
+            k = torch.cat([k_old[:, :1], torch.cat([k_old[:, 1:], k_new], 1)[:, -w:]], 1)
+            v = torch.cat([v_old[:, :1], torch.cat([v_old[:, 1:], v_new], 1)[:, -w:]], 1)
             ret.append((k, v))
         return _Cache(pos, enc, ret)
 
     def _advance(self, state: State, item: int, skills: torch.Tensor, correct: int, response: Response) -> None:
         cache = self._cache(state)
-        state.cache = self._push(cache, item, skills, correct, state.n)
+        with torch.inference_mode():
+            state.cache = self._push(cache, item, skills, correct, state.n)
         raw = list((response.skill_ids or self.skills_of(response.item_id))[:MAX_SKILLS])
         hist = state.data.get("history", [])
-        state.data = {"history": [*hist, [response.item_id, raw, int(correct)]][-self.config.window :]}
+        state.data = {"history": [*hist, [response.item_id, raw, int(correct)]][-self._kept :]}
 
     def _score(self, state: State, cands: Candidates) -> torch.Tensor:
         net: AKTNet = self.net  # type: ignore[assignment]
         cache = self._cache(state)
-        d = self.config.d_model
-        first = net.out_hidden
-        key = f"akt:{self.fingerprint}:{id(net)}"
-        memo = cands.memo.get(key)
-        if memo is None:  # what depends on the candidates only: their embedding, first query, output half
-            q, _ = net.embed(cands.items, cands.skills)  # [C, d]
-            memo = (q, net.retriever_blocks()[0].att.wq(q), q @ first.weight[:, d:].T + first.bias)
-            cands.memo[key] = memo
-        q, q_proj, out_q = memo
-        dist = torch.cat([torch.zeros(1), float(state.n) - cache.pos]).view(1, -1)  # null slot first
-        h = q
-        for i, (blk, (k, v)) in enumerate(zip(net.retriever_blocks(), cache.ret, strict=True)):
-            h = blk.finish(h, blk.att.attend(h, k, v, blk.att.bias(dist, None), q_proj if i == 0 else None))
-        z = torch.relu(out_q + h @ first.weight[:, :d].T)
-        return net.out_final(z).squeeze(-1)
+        h_ = self.config.heads
+        with torch.inference_mode():
+            d = self.config.d_model
+            first = net.out_hidden
+            key = f"akt:{self.fingerprint}:{id(net)}"
+            memo = cands.memo.get(key)
+            if memo is None:  # what depends on the candidates only: their embedding, first query, output half
+                q, _ = net.embed(cands.items, cands.skills)  # [C, d]
+                memo = (q, _query_block(_heads_first(net.retriever_blocks()[0].att.wq(q), h_)),
+                        torch.addmm(first.bias, q, first.weight[:, d:].T), first.weight[:, :d].T.contiguous())
+                cands.memo[key] = memo
+            q, q_block, out_q, w_h = memo
+            dist = torch.cat([torch.zeros(1), float(state.n) - cache.pos])  # null slot first
+            x = q
+            for i, (blk, (k, v)) in enumerate(zip(net.retriever_blocks(), cache.ret, strict=True)):
+                att = blk.att
+                qb = q_block if i == 0 else _query_block(_heads_first(att.wq(x), h_))
+                x = blk.finish(x, att.wo(_serve_attention(qb, k, v, att.bias(dist, None))))
+            z = torch.relu(torch.addmm(out_q, x, w_h))
+            return net.out_final(z).squeeze(-1)
