@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     roster_sync_interval_seconds: int = Field(default=6 * 3600, ge=0)
 
     # Practice
-    kt_registry: Path | None = None  # champion/challenger registry of the engine; None: <instance_path>/models
+    kt_registry: Path | None = None  # root of the per-bank registries (banks/<id>-<slug>/); None: <instance>/models
     practice_mastery_threshold: float = Field(default=0.8, gt=0, le=1)  # when an activity sets none
     practice_band: str = "0.6-0.8"  # target predicted success of the next item
 
