@@ -71,6 +71,7 @@ def latency(names: list[str], steps: int, history: int, n_candidates: int) -> No
             assert p.shape == (len(items),)
         print(f"| {name} | {pct(t_enc, 50):.2f} / {pct(t_enc, 99):.2f} | {pct(t_cpu, 50):.2f} / {pct(t_cpu, 99):.2f} "
               f"| {pct(t_raw, 50):.2f} / {pct(t_raw, 99):.2f} | {pct(t_json, 50):.2f} |", flush=True)
+    print(f"load average at the end: {os.getloadavg()[0]:.2f}")
 
 
 def train_epoch(names: list[str], threads: int) -> None:
