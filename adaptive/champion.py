@@ -71,6 +71,7 @@ def train_and_select(
     min_gain: float = 0.0,
     baseline: str = BASELINE,
     model_configs: Mapping[str, Mapping[str, Any]] | None = None,
+    item_priors: Mapping[str, float] | None = None,
     **train_options: Any,
 ) -> dict[str, Any]:
     """Split students into train / held-out, train every candidate on the train part, score them on the held-out
@@ -78,7 +79,8 @@ def train_and_select(
 
     The saved models are exactly the ones compared (trained on the train part), so the recorded held-out metrics
     are those of the model that serves. Sequence models hold out a further 10 % of the train part for early
-    stopping. With thin data only the baseline is trained, on everything."""
+    stopping. With thin data only the baseline is trained, on everything. ``item_priors``: the authors' difficulty
+    seeds in logits (:mod:`adaptive.difficulty`), given to every candidate before it is fitted."""
     registry = Path(registry)
     registry.mkdir(parents=True, exist_ok=True)
     names = list(dict.fromkeys([baseline, *model_names]))
@@ -98,6 +100,7 @@ def train_and_select(
     thin = log.n_students < min_students or len(log) < min_responses
     if thin or log.n_students < 4:
         model = get_model_class(baseline)(**configs.get(baseline, {}))
+        model.register_items({}, difficulty=item_priors)
         model.fit(log, **_options_for(baseline, train_options, seed))
         model.save(registry / baseline)
         record = {**base_record, "champion": baseline, "path": baseline, "fingerprint": model.fingerprint,
@@ -111,6 +114,7 @@ def train_and_select(
     fingerprints: dict[str, str] = {}
     for name in names:
         model = get_model_class(name)(**configs.get(name, {}))
+        model.register_items({}, difficulty=item_priors)
         model.fit(train, **_options_for(name, train_options, seed))
         metrics = {k: v for k, v in evaluate_model(model, held).items() if k != "reliability"}
         metrics["fit_seconds"] = model.metrics.get("fit_seconds")

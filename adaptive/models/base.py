@@ -6,6 +6,7 @@ Others code against exactly this (``adaptive/README.md`` has a runnable example)
     model = get_model_class("akt")(d_model=64)          # config overrides as keywords; or load_model(dir)
     model.fit(train_log, valid=valid_log, epochs=30)     # ResponseLog(s); returns the model; sets model.metrics
     model.register_items({"q-new": ["fractions"]})       # items added after training: their skills
+    model.register_items({"q-new": ["fractions"]}, difficulty={"q-new": 1.2})  # + the author's seed (logits)
     state = model.init_state()                           # adaptive.state.State (JSON-able: state.to_json())
     state = model.update(state, Response.make("u1", "q7", ["fractions"], 1, ts))   # new State, input untouched
     state = model.update(state, {"item_id": "q7", "skill_ids": ["fractions"], "correct": True})  # a dict works
@@ -20,7 +21,9 @@ Candidates are item ids (strings), or ``(item_id, skill_ids)`` tuples. An item u
 given in the tuple, else those from ``register_items``, else none (the global average): its own difficulty is taken
 as that of an average item of its skills. Unknown skills contribute nothing. ``mastery(state)[s]`` is the
 probability of answering an average (unknown, difficulty 0) item of skill ``s`` correctly, with the count-based
-uncertainty of :func:`adaptive.state.count_uncertainty`.
+uncertainty of :func:`adaptive.state.count_uncertainty`. Seeds of difficulty (``item_priors``, logits, see
+:mod:`adaptive.difficulty`) shift an item the model was not trained on by ``-seed``; trained items keep their learned
+difficulty.
 
 ``predict_log(log)`` is the leak-free batch scorer used for evaluation: one prediction per event, from the
 student's events strictly before it.
@@ -106,6 +109,7 @@ class Candidates:
     skill_names: list[str]  # the raw skill ids met among the candidates ("" first, for padding)
     skill_keys: torch.Tensor  # [C, K] indices into skill_names (0 = padding)
     memo: dict[str, Any] = dataclasses.field(default_factory=dict)  # per-model projections of the candidates
+    offset: torch.Tensor | None = None  # [C] logit shift of untrained items with a difficulty seed (None: none)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -149,6 +153,7 @@ class KTModel(ABC):
         self.config = cfg
         self.vocab = Vocab()
         self.extra_items: dict[str, tuple[str, ...]] = {}
+        self.item_priors: dict[str, float] = {}  # the authors' difficulty seeds, logits (adaptive.difficulty)
         self.metrics: dict[str, Any] = {}
         self.fingerprint = f"{self.name}-untrained"
         self._cand_cache: dict[tuple[str, ...], Candidates] = {}
@@ -215,10 +220,19 @@ class KTModel(ABC):
         correct = np.fromiter((r.correct for r in seq), np.float32, n)
         return Encoded(items, skills, correct)
 
-    def register_items(self, mapping: Mapping[str, Iterable[str]]) -> None:
-        """Declare the skills of items the model has not seen in training (new items of a course bank)."""
+    def register_items(self, mapping: Mapping[str, Iterable[str]],
+                       difficulty: Mapping[str, float | None] | None = None) -> None:
+        """Declare the skills of items the model has not seen in training (new items of a course bank) and,
+        optionally, the authors' difficulty seeds in logits (``None`` removes a seed)."""
         for item, skills in mapping.items():
             self.extra_items[str(item)] = tuple(str(s) for s in skills)
+        for item, seed in (difficulty or {}).items():
+            if seed is None:
+                self.item_priors.pop(str(item), None)
+            elif not np.isfinite(seed):
+                raise ValueError(f"difficulty seed of {item!r} is not a finite number: {seed!r}")
+            else:
+                self.item_priors[str(item)] = float(seed)
         self._cand_cache.clear()
 
     def encode_candidates(self, candidates: Sequence[Any] | Candidates) -> Candidates:
@@ -242,6 +256,7 @@ class KTModel(ABC):
         ids: list[str] = []
         n = len(candidates)
         items = np.zeros(n, np.int64)
+        offset = np.zeros(n, np.float32)
         skills = np.zeros((n, MAX_SKILLS), np.int64)
         keys = np.zeros((n, MAX_SKILLS), np.int64)
         names: dict[str, int] = {"": 0}
@@ -253,6 +268,8 @@ class KTModel(ABC):
                 item_id, given = str(c), ()
             ids.append(item_id)
             items[i] = self.vocab.items.get(item_id, 0)
+            if items[i] == 0 and item_id in self.item_priors:
+                offset[i] = -self.item_priors[item_id]
             raw = (self.vocab.item_skills.get(item_id) or given or self.extra_items.get(item_id, ()))[:MAX_SKILLS]
             sk = self._skill_ids(raw)
             skills[i, : len(sk)] = sk
@@ -260,7 +277,7 @@ class KTModel(ABC):
                 keys[i, j] = names.setdefault(s, len(names))
             k = max(k, len(sk), len(raw))
         return Candidates(ids, torch.from_numpy(items), torch.from_numpy(skills[:, :k]), list(names),
-                          torch.from_numpy(keys[:, :k]))
+                          torch.from_numpy(keys[:, :k]), offset=torch.from_numpy(offset) if offset.any() else None)
 
     # --- the facade ---------------------------------------------------------------------------------------------
     def init_state(self) -> State:
@@ -306,7 +323,10 @@ class KTModel(ABC):
         cands = self.encode_candidates(candidates)
         if len(cands) == 0:
             return np.zeros(0)
-        return torch.sigmoid(self._score(state, cands)).double().numpy()
+        logits = self._score(state, cands)
+        if cands.offset is not None:
+            logits = logits + cands.offset
+        return torch.sigmoid(logits).double().numpy()
 
     def mastery(self, state: State, skills: Iterable[str] | None = None) -> dict[str, tuple[float, float]]:
         """``{skill_id: (p, uncertainty)}`` for the given skills (default: every skill the model or the state
@@ -371,6 +391,7 @@ class KTModel(ABC):
             "config": dataclasses.asdict(self.config),
             "vocab": self.vocab.to_dict(),
             "extra_items": {k: list(v) for k, v in self.extra_items.items()},
+            "item_priors": self.item_priors,
             "metrics": self.metrics,
         }
         (directory / "model.json").write_text(json.dumps(meta, indent=1, default=float))
@@ -396,6 +417,7 @@ class KTModel(ABC):
         model = klass(klass.Config(**{k: v for k, v in meta["config"].items() if k in known}))
         model.vocab = Vocab.from_dict(meta["vocab"])
         model.extra_items = {k: tuple(v) for k, v in meta.get("extra_items", {}).items()}
+        model.item_priors = {k: float(v) for k, v in meta.get("item_priors", {}).items()}
         model.net = model.build_net()
         state_dict = torch.load(directory / "model.pt", map_location="cpu", weights_only=True)
         model.net.load_state_dict(state_dict)

@@ -7,8 +7,10 @@
 ``S_s`` / ``F_s`` are the student's earlier successes / failures on skill ``s``, ``S_all`` / ``F_all`` on any
 skill. Every parameter has a Gaussian prior (MAP fit by L-BFGS, a convex problem), and the prior means are the
 untrained model: P(correct) starts at 0.7 and moves up with successes and down with failures, so the model works
-from the first response with no training data. Unknown items have easiness 0 (an average item of their skills);
-unknown skills use the prior-mean skill parameters (row 0), still with their own counts.
+from the first response with no training data. Unknown items have easiness 0 (an average item of their skills),
+shifted by the author's seed when there is one (``KTModel.item_priors``); a trained item's easiness has the seed as
+its prior mean (the data moves it away from the author's guess as answers accumulate). Unknown skills use the
+prior-mean skill parameters (row 0), still with their own counts.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ class PFAConfig:
 
 
 class PFANet(nn.Module):
+    easiness_prior: torch.Tensor
+
     def __init__(self, n_items: int, n_skills: int, cfg: PFAConfig) -> None:
         super().__init__()
         self.cfg = cfg
@@ -51,6 +55,8 @@ class PFANet(nn.Module):
         self.gamma = nn.Parameter(torch.full((n_skills,), cfg.gamma))
         self.rho = nn.Parameter(torch.full((n_skills,), cfg.rho))
         self.slopes_all = nn.Parameter(torch.tensor([cfg.gamma_all, cfg.rho_all]))
+        # prior means of the easiness (minus the authors' seeds); not saved: it only matters while fitting
+        self.register_buffer("easiness_prior", torch.zeros(n_items), persistent=False)
 
     def forward(self, f: dict[str, torch.Tensor]) -> torch.Tensor:
         present = f["present"].float()
@@ -64,7 +70,7 @@ class PFANet(nn.Module):
     def prior_penalty(self) -> torch.Tensor:
         c = self.cfg
         return (
-            (self.easiness[1:] ** 2).sum() / (2 * c.sd_item**2)
+            ((self.easiness[1:] - self.easiness_prior[1:]) ** 2).sum() / (2 * c.sd_item**2)
             + (self.beta**2).sum() / (2 * c.sd_skill**2)
             + ((self.gamma - c.gamma) ** 2).sum() / (2 * c.sd_slope**2)
             + ((self.rho - c.rho) ** 2).sum() / (2 * c.sd_slope**2)
@@ -149,6 +155,12 @@ class PFAModel(KTModel):
         feats = self.features(log)
         y = feats.pop("y")
         net = cast(PFANet, self.net)
+        with torch.no_grad():
+            for item, seed in self.item_priors.items():
+                idx = self.vocab.items.get(item)
+                if idx is not None:
+                    net.easiness_prior[idx] = -seed
+                    net.easiness[idx] = -seed  # start at the prior mean
         net.train()
         opt = torch.optim.LBFGS(net.parameters(), lr=1, max_iter=int(options.get("max_iter", self.config.max_iter)),
                                 history_size=20, line_search_fn="strong_wolfe", tolerance_grad=1e-6)
