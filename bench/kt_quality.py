@@ -13,6 +13,13 @@ Baselines, trained and evaluated in this run on the same folds:
   predicted as the mean of its skills' predictions.
 - ``dkt_plain``: DKT as published: skill inputs only, one output per skill (``dkt`` with item_embeddings=false,
   head=skill), the mean over an event's skills.
+
+Variants and overrides (for tuning runs; every option is echoed in the output):
+
+    --config akt:dropout=0.3,d_model=128      # config overrides for a model of the run
+    --variant akt_kq=akt:kq_same=true         # a further model name: a base model with overrides
+    --train weight_decay=1e-5,max_len=200     # adaptive.train.TrainConfig options for the sequence models
+    --ensemble akt+dkt                        # mean of the listed models' logits, per event (models of this run)
 """
 
 from __future__ import annotations
@@ -170,13 +177,47 @@ MODELS = {
 }
 
 
+def parse_value(text: str) -> object:
+    low = text.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_options(text: str) -> dict[str, object]:
+    """``key=value,key=value`` -> dict (ints, floats and booleans parsed)."""
+    out = {}
+    for part in filter(None, text.split(",")):
+        key, _, value = part.partition("=")
+        out[key.strip()] = parse_value(value.strip())
+    return out
+
+
+def per_student(model: object, log: ResponseLog) -> tuple[np.ndarray, np.ndarray]:
+    """(answers, P(correct)) in one order for every model: student by student (predict_log's own order depends on
+    the model's evaluation windows)."""
+    ys, ps = [], []
+    for seq in log.sequences():
+        y, p = model.predict_log(ResponseLog({seq[0].user_id: seq}))  # type: ignore[attr-defined]
+        ys.append(y)
+        ps.append(p)
+    return np.concatenate(ys), np.concatenate(ps)
+
+
 def run(dataset: str, fold: int, names: list[str], epochs: int, patience: int, batch_size: int = 64,
-        lr: float = 1e-3) -> dict[str, dict]:
+        lr: float = 1e-3, train_opts: dict | None = None, ensembles: list[str] = ()) -> dict[str, dict]:
     t0 = time.time()
     train, valid, test = load(dataset, fold)
     print(f"\n## {dataset} fold {fold}: train {train}, valid {valid}, test {test} "
           f"(read in {time.time() - t0:.1f}s)", flush=True)
     results: dict[str, dict] = {}
+    in_ensemble = {m for e in ensembles for m in e.split("+")}
+    aligned: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for name in names:
         t0 = time.time()
         if name == "bkt":
@@ -187,17 +228,33 @@ def run(dataset: str, fold: int, names: list[str], epochs: int, patience: int, b
             kind, cfg = MODELS[name]
             model = get_model_class(kind)(**cfg)
             opts = {} if kind == "pfa" else {"epochs": epochs, "patience": patience, "progress": True,
-                                             "batch_size": batch_size, "lr": lr}
+                                             "batch_size": batch_size, "lr": lr, **(train_opts or {})}
+            print(f"{name}: {kind} {json.dumps(cfg)} {json.dumps(opts)}", flush=True)
             model.fit(train, valid, **opts)
             y, p = model.predict_log(test)
+            if name in in_ensemble:
+                aligned[name] = per_student(model, test)
             hist = model.metrics.get("train", {})
             extra = {"best_epoch": hist.get("best_epoch"), "seconds_per_epoch": hist.get("seconds_per_epoch"),
-                     "valid_auc": hist.get("best_valid_auc")}
+                     "valid_auc": hist.get("best_valid_auc"), "config": cfg,
+                     "epochs": [(e["epoch"], round(e["loss"], 4), round(e["valid_auc"], 4))
+                                for e in hist.get("epochs", [])]}
         m = {k: v for k, v in metrics(y, p).items() if k != "reliability"}
         m.update(extra, seconds=round(time.time() - t0, 1))
         results[name] = m
         print(f"{name:>10}: auc {m['auc']:.4f}  acc {m['accuracy']:.4f}  rmse {m['rmse']:.4f}  ece {m['ece']:.4f}  "
               f"n {m['n']}  {json.dumps(extra)}  {m['seconds']}s", flush=True)
+    for ens in ensembles:
+        parts = ens.split("+")
+        y = aligned[parts[0]][0]
+        assert all(np.array_equal(aligned[q][0], y) for q in parts)
+        eps = 1e-7
+        logit = np.mean([np.log(np.clip(aligned[q][1], eps, 1 - eps) / np.clip(1 - aligned[q][1], eps, 1 - eps))
+                         for q in parts], 0)
+        m = {k: v for k, v in metrics(y, 1 / (1 + np.exp(-logit))).items() if k != "reliability"}
+        results[ens] = m
+        print(f"{ens:>10}: auc {m['auc']:.4f}  acc {m['accuracy']:.4f}  rmse {m['rmse']:.4f}  ece {m['ece']:.4f}  "
+              f"n {m['n']}  (mean logit of {', '.join(parts)})", flush=True)
     return results
 
 
@@ -225,12 +282,28 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--json", help="also write the results to this JSON file")
+    ap.add_argument("--config", action="append", default=[], metavar="MODEL:K=V,...",
+                    help="config overrides for one model name of the run (repeatable)")
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME=MODEL:K=V,...",
+                    help="a further model name: a base model with config overrides (repeatable)")
+    ap.add_argument("--train", default="", metavar="K=V,...", help="TrainConfig options for the sequence models")
+    ap.add_argument("--ensemble", action="append", default=[], metavar="A+B",
+                    help="also score the mean logit of these models of the run (repeatable)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    for spec in args.variant:
+        label, _, rest = spec.partition("=")
+        base, _, opts = rest.partition(":")
+        kind, cfg = MODELS[base]
+        MODELS[label] = (kind, {**cfg, **parse_options(opts)})
+    for spec in args.config:
+        label, _, opts = spec.partition(":")
+        kind, cfg = MODELS[label]
+        MODELS[label] = (kind, {**cfg, **parse_options(opts)})
     all_results = {}
     for ds in args.datasets.split(","):
         all_results[ds] = run(ds, args.fold, args.models.split(","), args.epochs, args.patience, args.batch_size,
-                              args.lr)
+                              args.lr, parse_options(args.train), args.ensemble)
     print("\n" + table(all_results))
     if args.json:
         Path(args.json).write_text(json.dumps(all_results, indent=1, default=float))
