@@ -4,9 +4,11 @@ For one bank (option ``bank_id``), reads that bank's non-test-user attempts (old
 :class:`adaptive.data.ResponseLog` with the ids the web app's engine uses (``engine_item_id(bank_slug, item_key)``,
 skill keys, ``str(user_id)``), runs :func:`adaptive.champion.train_and_select` (held-out students; the baseline
 while the data is too thin) and writes the decision and the per-skill tracker into that bank's registry
-(:func:`lti_tool.services.engine.bank_registry`). Without ``bank_id`` every bank that has real attempts is trained,
-one after another, each with its own report. Serving processes pick a bank's new champion up by themselves
-(``Engine.maybe_reload``).
+(:func:`lti_tool.services.engine.bank_registry`). The authors' difficulty seeds are the models' prior knowledge of
+the items, and the served model's difficulty of every item with at least ``MIN_CALIBRATION_ANSWERS`` answers is
+written back as ``Item.calibrated_difficulty`` (:mod:`adaptive.difficulty`). Without ``bank_id`` every bank that
+has real attempts is trained, one after another, each with its own report. Serving processes pick a bank's new
+champion up by themselves (``Engine.maybe_reload``).
 
 Sized for a web worker: CPU only, few epochs, torch threads limited for the duration of the job, the most recent
 ``max_responses`` answers of the bank at most, and a time budget per bank: a challenger whose previous fit on that
@@ -40,6 +42,7 @@ DEFAULT_THREADS = 2
 DEFAULT_TIME_BUDGET_S = 600.0
 DEFAULT_MAX_RESPONSES = 200_000
 LOCK_FILE = ".training.lock"
+MIN_CALIBRATION_ANSWERS = 20  # answers an item needs before the engine's difficulty replaces the author's seed
 
 
 def load_response_log(session: Session, *, bank_id: int, max_responses: int = DEFAULT_MAX_RESPONSES) -> Any:
@@ -63,6 +66,41 @@ def load_response_log(session: Session, *, bank_id: int, max_responses: int = DE
          r.created_at.timestamp())
         for r in rows
     )
+
+
+def author_seeds(session: Session, bank_id: int) -> dict[str, float]:
+    """The authors' difficulty seeds of a bank's items, in logits by engine item id (items without a seed left out)."""
+    from adaptive.difficulty import difficulty_to_logit
+    from lti_tool.models.items import Item, ItemBank
+    from lti_tool.services.engine import engine_item_id
+
+    rows = session.execute(select(ItemBank.slug, Item.key, Item.difficulty).join(Item, Item.bank_id == ItemBank.id)
+                           .where(ItemBank.id == bank_id, Item.difficulty.is_not(None))).all()
+    return {engine_item_id(r.slug, r.key): difficulty_to_logit(float(r.difficulty)) for r in rows}
+
+
+def write_calibration(session: Session, bank_id: int, model: Any, response_log: Any, *,
+                      min_answers: int = MIN_CALIBRATION_ANSWERS) -> int:
+    """Write the served model's difficulty of each of the bank's items with at least ``min_answers`` answers in
+    ``response_log`` into ``Item.calibrated_difficulty`` (0..1 scale, :mod:`adaptive.difficulty`); items with
+    fewer answers get NULL (their author's seed stands). Returns the number of items calibrated."""
+    from collections import Counter
+
+    from adaptive.difficulty import calibrate, logit_to_difficulty
+    from lti_tool.models.items import Item, ItemBank
+    from lti_tool.services.engine import engine_item_id
+
+    answers = Counter(r.item_id for seq in response_log.sequences() for r in seq)
+    bank = session.get(ItemBank, bank_id)
+    if bank is None:
+        return 0
+    items = list(session.scalars(select(Item).where(Item.bank_id == bank_id)))
+    ids = {it.id: engine_item_id(bank.slug, it.key) for it in items}
+    logits = calibrate(model, [ids[it.id] for it in items if answers[ids[it.id]] >= min_answers])
+    for it in items:
+        logit = logits.get(ids[it.id])
+        it.calibrated_difficulty = None if logit is None else round(logit_to_difficulty(logit), 4)
+    return len(logits)
 
 
 def banks_with_attempts(session: Session) -> list[int]:
@@ -150,7 +188,13 @@ def retrain_bank(db: Any, settings: Any, bank_id: int, *, models: Sequence[str] 
     """Train the candidates on bank ``bank_id``'s attempts and record the champion in the bank's registry; returns
     the decision record (without its history) with ``bank_id``, ``bank`` (slug) and ``registry``, or
     ``{"skipped": ...}`` when the bank does not exist, has no answers, or another training holds its registry."""
-    from adaptive.champion import DEFAULT_MIN_RESPONSES, DEFAULT_MIN_STUDENTS, read_record, train_and_select
+    from adaptive.champion import (
+        DEFAULT_MIN_RESPONSES,
+        DEFAULT_MIN_STUDENTS,
+        load_champion,
+        read_record,
+        train_and_select,
+    )
     from lti_tool.models.items import ItemBank
     from lti_tool.services.engine import bank_registry, registry_root
 
@@ -167,6 +211,7 @@ def retrain_bank(db: Any, settings: Any, bank_id: int, *, models: Sequence[str] 
         started = time.monotonic()
         with db.session() as session:
             response_log = load_response_log(session, bank_id=int(bank_id), max_responses=max_responses)
+            seeds = author_seeds(session, int(bank_id))
         if len(response_log) == 0:
             log.info("training.skipped_no_data", **about)
             return {**about, "skipped": "no answers yet: the baseline serves"}
@@ -178,12 +223,17 @@ def retrain_bank(db: Any, settings: Any, bank_id: int, *, models: Sequence[str] 
                 min_students=DEFAULT_MIN_STUDENTS if min_students is None else int(min_students),
                 min_responses=DEFAULT_MIN_RESPONSES if min_responses is None else int(min_responses),
                 model_configs=model_configs, seed=seed, epochs=int(epochs), device="cpu", progress=False,
+                item_priors=seeds,
             )
+            champion = load_champion(registry)
+            with db.session() as session:
+                calibrated = write_calibration(session, int(bank_id), champion, response_log)
         tracked = fit_tracker(response_log, registry)
         log.info("training.selected", **about, champion=record["champion"], n_students=record["n_students"],
-                 n_responses=record["n_responses"], tracked_skills=tracked,
+                 n_responses=record["n_responses"], tracked_skills=tracked, calibrated_items=calibrated,
                  seconds=round(time.monotonic() - started, 1))
-        return {**{k: v for k, v in record.items() if k != "history"}, **about, "tracked_skills": tracked}
+        return {**{k: v for k, v in record.items() if k != "history"}, **about, "tracked_skills": tracked,
+                "calibrated_items": calibrated}
 
 
 def fit_tracker(response_log: Any, registry: Path) -> int:

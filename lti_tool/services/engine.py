@@ -28,7 +28,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -152,14 +152,20 @@ class Engine:
                 self._priors[key] = hit
             return hit
 
-    def candidates(self, bank_id: int, version: int, items: Sequence[tuple[str, Sequence[str]]]) -> Any:
-        """The model's encoded candidates for a bank's items (in the given order), cached per bank version."""
+    def candidates(self, bank_id: int, version: int, items: Sequence[tuple[str, Sequence[str]]],
+                   difficulty: Mapping[str, float | None] | None = None) -> Any:
+        """The model's encoded candidates for a bank's items (in the given order), cached per bank version.
+        ``difficulty``: the authors' seeds on the 0 (easy) .. 1 (hard) scale by engine item id (None: no seed); the
+        model scores an item it was not trained on as an average item of its skills shifted by its seed."""
+        from adaptive.difficulty import difficulty_to_logit
+
         self._own(bank_id)
         key = (bank_id, version, f"{len(items)}:{items[0][0] if items else ''}:{items[-1][0] if items else ''}")
         with self._lock:
             cands = self._candidates.get(key)
             if cands is None:
-                self.model.register_items({iid: tuple(sk) for iid, sk in items})
+                seeds = {iid: None if d is None else difficulty_to_logit(d) for iid, d in (difficulty or {}).items()}
+                self.model.register_items({iid: tuple(sk) for iid, sk in items}, difficulty=seeds)
                 cands = self.model.encode_candidates([(iid, tuple(sk)) for iid, sk in items])
                 self._candidates = {k: v for k, v in self._candidates.items() if k[0] != bank_id}
                 self._candidates[key] = cands

@@ -424,7 +424,8 @@ def bank_view(session: Session, engine: Engine, bank: ItemBank) -> BankView:
     active = items.bank_items(session, bank.id)
     policy_items = [PolicyItem(it.key, tuple(it.skill_keys)) for it in active]
     cands = engine.candidates(bank.id, bank.version,
-                              [(engine_item_id(bank.slug, p.item_id), p.skills) for p in policy_items])
+                              [(engine_item_id(bank.slug, p.item_id), p.skills) for p in policy_items],
+                              {engine_item_id(bank.slug, it.key): it.difficulty for it in active})
     return BankView(active, policy_items, {it.key: it for it in active}, cands)
 
 

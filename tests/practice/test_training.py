@@ -28,9 +28,10 @@ TINY = {"dkt": {"d_model": 8, "hidden": 8}, "akt": {"d_model": 8, "heads": 2, "d
 
 
 def _simulate(db, bank, *, n_students: int, per_student: int, test_users: int = 0, seed: int = 0,
-              link_id: str = LINK) -> None:
+              link_id: str = LINK) -> dict[int, float]:
     """Direct inserts of a class's answers on ``bank`` in the course of the (launched) resource link ``link_id``:
-    students of varying ability answer items of varying difficulty."""
+    students of varying ability answer items of varying difficulty; returns the true difficulty (logits) by item
+    id."""
     rng = random.Random(seed)
     start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     with db.session() as s:
@@ -60,6 +61,7 @@ def _simulate(db, bank, *, n_students: int, per_student: int, test_users: int = 
                 s.add(Attempt(served_id=served.id, enrolment_id=enrolment.id, user_id=user.id,
                               context_id=context.id, bank_id=bank["id"], item_id=item.id, skill_keys=skills,
                               answer="x", correct=rng.random() < p, is_test_user=is_test, created_at=when))
+    return difficulty
 
 
 def registry_of(tool_server, bank) -> Path:
