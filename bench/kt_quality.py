@@ -28,7 +28,9 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -210,7 +212,7 @@ def per_student(model: object, log: ResponseLog) -> tuple[np.ndarray, np.ndarray
 
 
 def run(dataset: str, fold: int, names: list[str], epochs: int, patience: int, batch_size: int = 64,
-        lr: float = 1e-3, train_opts: dict | None = None, ensembles: list[str] = ()) -> dict[str, dict]:
+        lr: float = 1e-3, train_opts: dict | None = None, ensembles: Sequence[str] = ()) -> dict[str, dict]:
     t0 = time.time()
     train, valid, test = load(dataset, fold)
     print(f"\n## {dataset} fold {fold}: train {train}, valid {valid}, test {test} "
@@ -220,6 +222,7 @@ def run(dataset: str, fold: int, names: list[str], epochs: int, patience: int, b
     aligned: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for name in names:
         t0 = time.time()
+        model: Any
         if name == "bkt":
             model = BKT().fit(train)
             y, p = model.predict_log(test)

@@ -45,6 +45,8 @@ class AKTConfig:
     dropout: float = 0.2
     window: int = 200  # events attended to (training windows, evaluation windows, serving cache)
     l2_item: float = 1e-5  # penalty on the Rasch item difficulties (as in AKT)
+    kq_same: bool = False  # keys and queries share one projection (AKT's kq_same; similarity of questions)
+    question_layers: int = 0  # AKT's question encoder: self-attention over the questions before the retriever
 
     def __post_init__(self) -> None:
         if self.d_model % self.heads:
@@ -54,10 +56,12 @@ class AKTConfig:
 class DecayAttention(nn.Module):
     """Multi-head attention with a learned per-head linear distance penalty (monotonic attention)."""
 
-    def __init__(self, d: int, heads: int) -> None:
+    def __init__(self, d: int, heads: int, kq_same: bool = False) -> None:
         super().__init__()
         self.h, self.dk = heads, d // heads
         self.wq, self.wk, self.wv, self.wo = (nn.Linear(d, d) for _ in range(4))
+        if kq_same:  # one module under both names (saved twice, loaded into the same weights)
+            self.wk = self.wq
         # decay rates from ~0.5 to ~0.004 per step across heads (softplus^-1 of ALiBi-like slopes)
         slopes = torch.tensor([2.0 ** (-1 - 7 * i / max(heads - 1, 1)) for i in range(heads)])
         self.theta = nn.Parameter(torch.log(torch.expm1(slopes)))
@@ -88,18 +92,25 @@ class DecayAttention(nn.Module):
 
 
 class Block(nn.Module):
-    """Attention + feed-forward, post-norm residuals."""
+    """Attention + feed-forward (or attention only, AKT's question encoder), post-norm residuals."""
 
-    def __init__(self, cfg: AKTConfig) -> None:
+    def __init__(self, cfg: AKTConfig, feed_forward: bool = True) -> None:
         super().__init__()
         d = cfg.d_model
-        self.att = DecayAttention(d, cfg.heads)
-        self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
-        self.ff = nn.Sequential(nn.Linear(d, cfg.d_ff), nn.ReLU(), nn.Dropout(cfg.dropout), nn.Linear(cfg.d_ff, d))
+        self.att = DecayAttention(d, cfg.heads, cfg.kq_same)
+        self.ln1 = nn.LayerNorm(d)
+        self.ln2: nn.Module | None = None
+        self.ff: nn.Module | None = None
+        if feed_forward:
+            self.ln2 = nn.LayerNorm(d)
+            self.ff = nn.Sequential(nn.Linear(d, cfg.d_ff), nn.ReLU(), nn.Dropout(cfg.dropout),
+                                    nn.Linear(cfg.d_ff, d))
         self.drop = nn.Dropout(cfg.dropout)
 
     def finish(self, x: torch.Tensor, attended: torch.Tensor) -> torch.Tensor:
         x = self.ln1(x + self.drop(attended))
+        if self.ff is None or self.ln2 is None:
+            return x
         return self.ln2(x + self.drop(self.ff(x)))
 
 
@@ -121,9 +132,14 @@ class AKTNet(nn.Module):
         self.out_hidden = nn.Linear(2 * d, cfg.d_ff)  # on [retrieved, question]
         self.out_drop = nn.Dropout(cfg.dropout)
         self.out_final = nn.Linear(cfg.d_ff, 1)
+        if cfg.question_layers:  # created last: a model without them draws the same initial weights as before
+            self.questions = nn.ModuleList(Block(cfg, feed_forward=False) for _ in range(cfg.question_layers))
 
     def encoder_blocks(self) -> list[Block]:
         return cast(list[Block], list(self.encoder))
+
+    def question_blocks(self) -> list[Block]:
+        return cast(list[Block], list(self.questions)) if self.cfg.question_layers else []
 
     def retriever_blocks(self) -> list[Block]:
         return cast(list[Block], list(self.retriever))
@@ -158,12 +174,16 @@ class AKTNet(nn.Module):
         for blk in self.encoder_blocks():
             k, v = blk.att.kv(y, y)
             y = blk.finish(y, blk.att.attend(y, k, v, blk.att.bias(dist.clamp(min=0), causal)))
-        # retriever: keys are [null, q_0 .. q_{T-1}], values [null, y_0 .. y_{T-1}], visible when tau < t
-        keys = torch.cat([self.null_k.expand(b, 1, -1), q], 1)
+        x = q  # question encoder (when configured): each question attends to itself and the earlier ones
+        for blk in self.question_blocks():
+            k, v = blk.att.kv(x, x)
+            x = blk.finish(x, blk.att.attend(x, k, v, blk.att.bias(dist.clamp(min=0), causal)))
+        # retriever: keys are [null, x_0 .. x_{T-1}], values [null, y_0 .. y_{T-1}], visible when tau < t
+        keys = torch.cat([self.null_k.expand(b, 1, -1), x], 1)
         vals = torch.cat([self.null_v.expand(b, 1, -1), y], 1)
         dist_r = torch.cat([torch.zeros(t, 1, device=items.device), dist.clamp(min=0)], 1)
         mask_r = torch.cat([torch.ones(t, 1, dtype=torch.bool, device=items.device), dist > 0], 1)
-        h = q
+        h = x
         for blk in self.retriever_blocks():
             k, v = blk.att.kv(keys, vals)
             h = blk.finish(h, blk.att.attend(h, k, v, blk.att.bias(dist_r, mask_r)))
@@ -181,6 +201,7 @@ class _Cache:
     pos: torch.Tensor
     enc: list[tuple[torch.Tensor, torch.Tensor]]
     ret: list[tuple[torch.Tensor, torch.Tensor]]
+    qst: list[tuple[torch.Tensor, torch.Tensor]]  # question encoder layers (values with a ones column)
 
 
 def _heads_first(x: torch.Tensor, h: int) -> torch.Tensor:
@@ -215,17 +236,20 @@ def _query_block(q_heads: torch.Tensor) -> torch.Tensor:
     return block.transpose(1, 2).contiguous()
 
 
-def _serve_attention(q_block: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+def _serve_attention(q_block: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor,
+                     own: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """``softmax(q k^T / sqrt(dk) + bias) v`` for one student's cache, as [C, H * dk]: q_block [H, dk + 2, C] from
     :func:`_query_block`, k [H, S, dk], v [H, S, dk + 1] (values with a column of ones), bias [H, S] (<= 0, the same
-    for every query).
+    for every query). ``own``: each query also attends to a key and value of its own at distance 0 (the question
+    encoder: a candidate sees itself), given as (score [H, C] = q.k_own / sqrt(dk), value [H, dk, C], max_c |k_own|
+    [H]).
 
     Two matrix products and one exponential, no max pass: one product gives every ``q.k / sqrt(dk) + bias - m``
     where ``m = |q| max_s |k_s| / sqrt(dk)`` is an upper bound of the row's largest score (Cauchy-Schwarz; the
     bias is never positive), so no exponential overflows; the second gives numerators and, from the ones column,
     the softmax denominators. Softmax is invariant to the shift, so this is the plain formula up to rounding as long
     as the bound is not loose: a denominator under ``_MIN_DENOMINATOR`` (the row's largest term under ~e^-28; never
-    met with trained weights, where the gap is a few units) sends the whole call to the fused kernel instead. The
+    met with trained weights, where the gap is a few units) sends the whole call to :func:`_plain_attention`. The
     bias is floored at -60 so that distant events give e^-60-sized terms rather than denormals (which slow the
     exponential and the product tenfold); that moves a row's result by under 201 e^-60 / 1e-10 ~ 2e-14, relative.
     The weights are laid out [H, S, C] (candidates last): the products are a third faster that way round; the result
@@ -235,25 +259,56 @@ def _serve_attention(q_block: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bi
     dk = dk2 - 2
     s = k.shape[1]
     kmax = k.norm(dim=-1).amax(-1) if s else torch.zeros(h)  # [H]
+    if own is not None:
+        kmax = torch.maximum(kmax, own[2])
     k_block = torch.cat([k, bias.clamp(min=-60.0).unsqueeze(-1), kmax.view(h, 1, 1).expand(h, s, 1)], -1)
     weights = _WORKSPACE.take((h, s, c))
     torch.bmm(k_block, q_block, out=weights)
     weights.exp_()
     acc = torch.bmm(v.transpose(1, 2), weights)  # [H, dk + 1, C]
-    den = acc[:, dk:]
+    num, den = acc[:, :dk], acc[:, dk]
+    if own is not None:
+        e_own = torch.exp(own[0] + q_block[:, dk + 1] * kmax.view(h, 1))  # exp(score - m), [H, C]
+        num = torch.addcmul(num, e_own.unsqueeze(1), own[1])
+        den = den + e_own
     if not bool(den.min() >= _MIN_DENOMINATOR):  # also catches NaN
-        q = q_block[:, :dk].transpose(1, 2) * dk**0.5
-        out = F.scaled_dot_product_attention(q.unsqueeze(0), k.unsqueeze(0), v[..., :dk].unsqueeze(0),
-                                             attn_mask=bias.view(1, h, 1, s))[0]
-        return out.transpose(0, 1).reshape(c, h * dk)
-    return (acc[:, :dk] / den).view(h * dk, c).t()  # a transposed view: the next product reads it as is
+        return _plain_attention(q_block, k, v, bias, own)
+    return (num / den.unsqueeze(1)).view(h * dk, c).t()  # a transposed view: the next product reads it as is
+
+
+def _plain_attention(q_block: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor,
+                     own: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    """What :func:`_serve_attention` computes, by the book (scores, softmax with its max, weighted sum): the
+    fallback for badly scaled weights."""
+    h, dk2, c = q_block.shape
+    dk = dk2 - 2
+    s = k.shape[1]
+    scores = torch.bmm(k, q_block[:, :dk]) + bias.unsqueeze(-1)  # [H, S, C]
+    if own is not None:
+        scores = torch.cat([scores, own[0].unsqueeze(1)], 1)
+    weights = torch.softmax(scores, 1)
+    out = torch.bmm(v[..., :dk].transpose(1, 2), weights[:, :s])  # [H, dk, C]
+    if own is not None:
+        out = out + weights[:, s:] * own[1]
+    return out.reshape(h * dk, c).t()
+
+
+def _own_terms(att: DecayAttention, x: torch.Tensor, q_block: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A question-encoder query's own key and value (it attends to itself): score [H, C], value [H, dk, C],
+    max |key| [H]."""
+    h = att.h
+    k_own = _heads_first(att.wk(x), h)  # [H, C, dk]
+    v_own = _heads_first(att.wv(x), h).transpose(1, 2)  # [H, dk, C]
+    score = (k_own.transpose(1, 2) * q_block[:, : att.dk]).sum(1)  # q / sqrt(dk) . k_own
+    return score, v_own, k_own.norm(dim=-1).amax(-1)
 
 
 class AKTModel(KTModel):
     """Attention model with Rasch embeddings and monotonic attention (see the module docstring).
 
     Serving (``update`` / ``predict_proba``) does not call ``AKTNet.forward``: it computes the same function one
-    event at a time from the cache, with a fused attention kernel (``tests/adaptive/test_akt_serving.py`` holds
+    event at a time from the cache, with a fast attention kernel (``tests/adaptive/test_akt_serving.py`` holds
     it to the batch ``forward`` and to the plain formula within 1e-5)."""
 
     name = "akt"
@@ -273,17 +328,18 @@ class AKTModel(KTModel):
     def _kept(self) -> int:
         """Events the serialised state keeps: enough to rebuild the serving cache exactly (see the module doc)."""
         w = int(self.config.window)
-        return w + int(self.config.encoder_layers) * (w - 1)
+        return w + max(int(self.config.encoder_layers), int(self.config.question_layers)) * (w - 1)
 
     def _empty_cache(self) -> _Cache:
         net: AKTNet = self.net  # type: ignore[assignment]
         h, dk = self.config.heads, self.config.d_model // self.config.heads
-        empty = torch.zeros(h, 0, dk)
+        empty, empty1 = torch.zeros(h, 0, dk), torch.zeros(h, 0, dk + 1)
         ret = []
         for blk in net.retriever_blocks():  # the null slot, always first, at distance 0; values get a ones column
             k, v = blk.att.kv(net.null_k.view(1, -1), net.null_v.view(1, -1))
             ret.append((k.transpose(0, 1).contiguous(), F.pad(v.transpose(0, 1), (0, 1), value=1.0)))
-        return _Cache(torch.zeros(0), [(empty, empty) for _ in net.encoder_blocks()], ret)
+        return _Cache(torch.zeros(0), [(empty, empty) for _ in net.encoder_blocks()], ret,
+                      [(empty, empty1) for _ in net.question_blocks()])
 
     def _cache(self, state: State) -> _Cache:
         if isinstance(state.cache, _Cache):
@@ -297,6 +353,23 @@ class AKTModel(KTModel):
         state.cache = cache
         return cache
 
+    @staticmethod
+    def _self_attend(blk: Block, x: torch.Tensor, k_old: torch.Tensor, v_old: torch.Tensor, bias: torch.Tensor, *,
+                     w: int, ones: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One new event through a self-attention block over its cached last events: (output [1, d], keys, values
+        of the last ``w`` events with it). ``ones``: the cached values carry a column of ones."""
+        att = blk.att
+        h = att.h
+        k_new, v_new = att.wk(x).view(h, 1, -1), att.wv(x).view(h, 1, -1)
+        if ones:
+            v_new = F.pad(v_new, (0, 1), value=1.0)
+        k = torch.cat([k_old, k_new], 1)[:, -w:]
+        v = torch.cat([v_old, v_new], 1)[:, -w:]
+        # one query: plain kernels beat the fused one at this size
+        scores = torch.baddbmm(bias.unsqueeze(1), att.wq(x).view(h, 1, -1), k.transpose(1, 2), alpha=att.dk**-0.5)
+        out = (torch.softmax(scores, -1) @ v[..., : att.dk]).view(1, -1)
+        return blk.finish(x, att.wo(out)), k, v
+
     def _push(self, cache: _Cache, item: int, skills: torch.Tensor, answer: int, position: int) -> _Cache:
         """A new cache with one more event (the old one is left untouched: states never share mutation)."""
         net: AKTNet = self.net  # type: ignore[assignment]
@@ -305,29 +378,26 @@ class AKTModel(KTModel):
         q, qa = net.embed(torch.tensor([item]), skills.view(1, -1), torch.tensor([float(answer)]))
         assert qa is not None
         pos = torch.cat([cache.pos, torch.tensor([float(position)])])[-w:]
+        dist = float(position) - pos
         x = qa  # [1, d]
         enc = []
         for blk, (k_old, v_old) in zip(net.encoder_blocks(), cache.enc, strict=True):
-            att = blk.att
-            kv_new = torch.cat([att.wk(x), att.wv(x)]).view(2, h, 1, -1)  # [2, H, 1, dk]
-            k = torch.cat([k_old, kv_new[0]], 1)[:, -w:]
-            v = torch.cat([v_old, kv_new[1]], 1)[:, -w:]
-            bias = att.bias(float(position) - pos, None)  # [H, S]
-            # one query: plain kernels beat the fused one at this size
-            qh = att.wq(x).view(h, 1, -1)
-            scores = torch.baddbmm(bias.unsqueeze(1), qh, k.transpose(1, 2), alpha=att.dk**-0.5)
-            out = (torch.softmax(scores, -1) @ v).view(1, -1)
-            x = blk.finish(x, att.wo(out))
+            x, k, v = self._self_attend(blk, x, k_old, v_old, blk.att.bias(dist, None), w=w, ones=False)
             enc.append((k, v))
+        xq = q
+        qst = []
+        for blk, (k_old, v_old) in zip(net.question_blocks(), cache.qst, strict=True):
+            xq, k, v = self._self_attend(blk, xq, k_old, v_old, blk.att.bias(dist, None), w=w, ones=True)
+            qst.append((k, v))
         ret = []
         for blk, (k_old, v_old) in zip(net.retriever_blocks(), cache.ret, strict=True):
             att = blk.att
             # keep the null slot (index 0) and the last `window` events
-            k_new, v_new = att.wk(q).view(h, 1, -1), F.pad(att.wv(x).view(h, 1, -1), (0, 1), value=1.0)
+            k_new, v_new = att.wk(xq).view(h, 1, -1), F.pad(att.wv(x).view(h, 1, -1), (0, 1), value=1.0)
             k = torch.cat([k_old[:, :1], torch.cat([k_old[:, 1:], k_new], 1)[:, -w:]], 1)
             v = torch.cat([v_old[:, :1], torch.cat([v_old[:, 1:], v_new], 1)[:, -w:]], 1)
             ret.append((k, v))
-        return _Cache(pos, enc, ret)
+        return _Cache(pos, enc, ret, qst)
 
     def _advance(self, state: State, item: int, skills: torch.Tensor, correct: int, response: Response) -> None:
         cache = self._cache(state)
@@ -341,22 +411,37 @@ class AKTModel(KTModel):
         net: AKTNet = self.net  # type: ignore[assignment]
         cache = self._cache(state)
         h_ = self.config.heads
+        w = self.config.window
+        questions = net.question_blocks()
         with torch.inference_mode():
             d = self.config.d_model
             first = net.out_hidden
             key = f"akt:{self.fingerprint}:{id(net)}"
             memo = cands.memo.get(key)
-            if memo is None:  # what depends on the candidates only: their embedding, first query, output half
+            if memo is None:  # what depends on the candidates only: embedding, first queries, output half
                 q, _ = net.embed(cands.items, cands.skills)  # [C, d]
-                memo = (q, _query_block(_heads_first(net.retriever_blocks()[0].att.wq(q), h_)),
-                        torch.addmm(first.bias, q, first.weight[:, d:].T), first.weight[:, :d].T.contiguous())
+                first_att = (questions or net.retriever_blocks())[0].att
+                q_block = _query_block(_heads_first(first_att.wq(q), h_))
+                own = _own_terms(first_att, q, q_block) if questions else None
+                memo = (q, q_block, own, torch.addmm(first.bias, q, first.weight[:, d:].T),
+                        first.weight[:, :d].T.contiguous())
                 cands.memo[key] = memo
-            q, q_block, out_q, w_h = memo
-            dist = torch.cat([torch.zeros(1), float(state.n) - cache.pos])  # null slot first
+            q, q_block, own, out_q, w_h = memo
             x = q
+            if questions:  # the candidate attends to itself and the last window - 1 events (as an update would)
+                past = cache.pos[-(w - 1):] if w > 1 else cache.pos[:0]
+                dist_q = float(state.n) - past
+                for i, (blk, (k_all, v_all)) in enumerate(zip(questions, cache.qst, strict=True)):
+                    att = blk.att
+                    if i:
+                        q_block = _query_block(_heads_first(att.wq(x), h_))
+                        own = _own_terms(att, x, q_block)
+                    k, v = k_all[:, k_all.shape[1] - len(past):], v_all[:, v_all.shape[1] - len(past):]
+                    x = blk.finish(x, att.wo(_serve_attention(q_block, k, v, att.bias(dist_q, None), own)))
+            dist = torch.cat([torch.zeros(1), float(state.n) - cache.pos])  # null slot first
             for i, (blk, (k, v)) in enumerate(zip(net.retriever_blocks(), cache.ret, strict=True)):
                 att = blk.att
-                qb = q_block if i == 0 else _query_block(_heads_first(att.wq(x), h_))
+                qb = q_block if i == 0 and not questions else _query_block(_heads_first(att.wq(x), h_))
                 x = blk.finish(x, att.wo(_serve_attention(qb, k, v, att.bias(dist, None))))
             z = torch.relu(torch.addmm(out_q, x, w_h))
             return net.out_final(z).squeeze(-1)

@@ -67,6 +67,7 @@ def banded_reference(model: AKTModel, history: list[Response], cands: list[objec
         items = torch.from_numpy(enc.items).view(1, -1)
         skills = torch.from_numpy(enc.skills).unsqueeze(0)
         q, qa = net.embed(items, skills, torch.from_numpy(enc.correct).view(1, -1))
+        assert qa is not None
         pos = torch.arange(t)
         dist = (pos.view(-1, 1) - pos.view(1, -1)).float()
         band = (dist >= 0) & (dist < w)
@@ -74,12 +75,26 @@ def banded_reference(model: AKTModel, history: list[Response], cands: list[objec
         for blk in net.encoder_blocks():
             k, v = blk.att.kv(y, y)
             y = blk.finish(y, blk.att.attend(y, k, v, blk.att.bias(dist.clamp(min=0), band)))
+        qc, _ = net.embed(cand.items, cand.skills)
+        # question encoder: each event attends to itself and the window - 1 before it; a candidate to itself and
+        # the last window - 1 events
+        xq, xc = q, qc
+        lo_q = max(0, t - (w - 1))
+        dist_c = torch.cat([(t - pos[lo_q:]).float(), torch.zeros(1)]).view(1, -1)
+        for blk in net.question_blocks():
+            att = blk.att
+            k_e, v_e = att.kv(xq, xq)
+            k_c, v_c = att.kv(xc, xc)  # [C, H, dk]
+            n_c = len(xc)
+            keys_c = torch.cat([k_e[0, lo_q:].expand(n_c, -1, -1, -1), k_c.unsqueeze(1)], 1)
+            vals_c = torch.cat([v_e[0, lo_q:].expand(n_c, -1, -1, -1), v_c.unsqueeze(1)], 1)
+            xc = blk.finish(xc, att.attend(xc.unsqueeze(1), keys_c, vals_c, att.bias(dist_c, None))[:, 0])
+            xq = blk.finish(xq, att.attend(xq, k_e, v_e, att.bias(dist.clamp(min=0), band)))
         lo = max(0, t - w)
-        keys = torch.cat([net.null_k.view(1, 1, -1), q[:, lo:]], 1)
+        keys = torch.cat([net.null_k.view(1, 1, -1), xq[:, lo:]], 1)
         vals = torch.cat([net.null_v.view(1, 1, -1), y[:, lo:]], 1)
         dist_r = torch.cat([torch.zeros(1), (t - pos[lo:]).float()]).view(1, -1)
-        qc, _ = net.embed(cand.items, cand.skills)
-        h = qc.unsqueeze(0)  # [1, C, d]
+        h = xc.unsqueeze(0)  # [1, C, d]
         for blk in net.retriever_blocks():
             k, v = blk.att.kv(keys, vals)
             h = blk.finish(h, blk.att.attend(h, k, v, blk.att.bias(dist_r, None)))
@@ -106,8 +121,9 @@ def batch_forward(model: AKTModel, history: list[Response], cands: list[object])
 
 
 @pytest.mark.parametrize(("seed", "n"), [(0, 0), (1, 1), (2, 7), (3, 23)])
-def test_serving_equals_batch_forward_within_the_window(seed, n):
-    model = random_model(seed, window=24)
+@pytest.mark.parametrize("config", [{}, {"kq_same": True, "question_layers": 1}])
+def test_serving_equals_batch_forward_within_the_window(seed, n, config):
+    model = random_model(seed, window=24, **config)
     hist = random_history(model, n, seed)
     cands = candidates(model)
     state = model.state_from_history(hist)
@@ -116,7 +132,9 @@ def test_serving_equals_batch_forward_within_the_window(seed, n):
     assert np.abs(p - banded_reference(model, hist, cands)).max() < TOL
 
 
-@pytest.mark.parametrize("config", [{}, {"encoder_layers": 2, "retriever_layers": 2, "heads": 2, "d_model": 32}])
+@pytest.mark.parametrize("config", [{}, {"encoder_layers": 2, "retriever_layers": 2, "heads": 2, "d_model": 32},
+                                    {"kq_same": True, "question_layers": 1},
+                                    {"question_layers": 2, "retriever_layers": 2, "heads": 2, "d_model": 32}])
 def test_serving_equals_the_plain_formula_past_the_window(config):
     model = random_model(5, window=40, **config)
     hist = random_history(model, 130, 5)
@@ -136,7 +154,8 @@ def test_serving_equals_the_plain_formula_past_the_window(config):
 
 def test_strong_decay_and_loose_bound_fall_back_or_floor_exactly(monkeypatch):
     model = random_model(7, window=64)
-    net: AKTNet = model.net  # type: ignore[assignment]
+    net = model.net
+    assert isinstance(net, AKTNet)
     hist = random_history(model, 90, 7)
     cands = candidates(model)
     # strong decay: distant events get biases far below -60 (the kernel floors them there)
@@ -146,15 +165,15 @@ def test_strong_decay_and_loose_bound_fall_back_or_floor_exactly(monkeypatch):
     p = model.predict_proba(model.state_from_history(hist), cands)
     assert np.abs(p - banded_reference(model, hist, cands)).max() < TOL
     # large queries and keys: the Cauchy-Schwarz bound is far above the real maximum, the fast kernel's
-    # denominators underflow and the call must fall back to the fused kernel
+    # denominators underflow and the call must fall back to the plain formula
     calls = []
-    real_sdpa = torch.nn.functional.scaled_dot_product_attention
+    real_plain = akt_module._plain_attention
 
     def spy(*args, **kwargs):
         calls.append(1)
-        return real_sdpa(*args, **kwargs)
+        return real_plain(*args, **kwargs)
 
-    monkeypatch.setattr(akt_module.F, "scaled_dot_product_attention", spy)
+    monkeypatch.setattr(akt_module, "_plain_attention", spy)
     with torch.no_grad():
         att = net.retriever_blocks()[0].att
         att.theta.fill_(0.01)
@@ -190,3 +209,27 @@ def test_threads_scoring_at_once_get_their_own_results():
             together = list(pool.map(lambda s: model.predict_proba(s, cands), states))
             for a, b in zip(alone, together, strict=True):
                 assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("config", [{}, {"kq_same": True, "question_layers": 1}])
+def test_save_load_and_models_saved_before_the_new_options(config, tmp_path):
+    """A saved model loads (weights_only) and scores the same; a model.json written before an option existed (no
+    key for it) loads with the option's default, which is the old behaviour."""
+    import json
+
+    from adaptive import load_model
+
+    model = random_model(11, window=30, **config)
+    hist = random_history(model, 45, 11)
+    cands = candidates(model)
+    p = model.predict_proba(model.state_from_history(hist), cands)
+    model.save(tmp_path / "m")
+    again = load_model(tmp_path / "m")
+    assert np.array_equal(again.predict_proba(again.state_from_history(hist), cands), p)
+    if not config:
+        meta = json.loads((tmp_path / "m" / "model.json").read_text())
+        for key in ("kq_same", "question_layers"):
+            meta["config"].pop(key)
+        (tmp_path / "m" / "model.json").write_text(json.dumps(meta))
+        old = load_model(tmp_path / "m")
+        assert np.array_equal(old.predict_proba(old.state_from_history(hist), cands), p)
