@@ -151,8 +151,9 @@ class SkillTracker:
     def fit(cls, log: Any, *, levels: Sequence[int] = (2, 3, 4), min_students: int = 30, max_len: int = 60,
             holdout: float = 0.25, seed: int = 0) -> SkillTracker:
         """Fit every skill of ``log`` (an :class:`adaptive.data.ResponseLog`) with at least ``min_students``
-        students; the number of levels per skill is the one among ``levels`` with the best held-out log-likelihood
-        (the winner is then refitted on all students). Skills with fewer students get the default."""
+        students; the number of levels per skill is chosen among ``levels`` by cross-validated log-likelihood with the
+        one-standard-error rule (:func:`fit_levels_select`), then refitted on all students. Skills with fewer
+        students get the default."""
         per_skill = answers_by_skill(log, max_len=max_len)
         params = {}
         for s, seqs in per_skill.items():
@@ -207,11 +208,16 @@ def _forward(p: LevelParams, obs: np.ndarray, mask: np.ndarray) -> tuple[np.ndar
 
 def log_likelihood(p: LevelParams, sequences: Sequence[Sequence[int]]) -> float:
     """Total log-likelihood of the sequences under ``p``."""
+    return float(sequence_log_likelihoods(p, sequences).sum())
+
+
+def sequence_log_likelihoods(p: LevelParams, sequences: Sequence[Sequence[int]]) -> np.ndarray:
+    """Log-likelihood of each sequence under ``p`` (an array, one value per sequence)."""
     if not sequences:
-        return 0.0
+        return np.zeros(0)
     obs, mask = _arrays(sequences)
     _, scale, _ = _forward(p, obs, mask)
-    return float(np.log(np.where(mask, np.maximum(scale, 1e-300), 1.0)).sum())
+    return np.log(np.where(mask, np.maximum(scale, 1e-300), 1.0)).sum(-1)
 
 
 def fit_levels(sequences: Sequence[Sequence[int]], levels: int = 2, *, iters: int = 40, min_gap: float = 0.02,
@@ -260,17 +266,34 @@ def fit_levels(sequences: Sequence[Sequence[int]], levels: int = 2, *, iters: in
 
 def fit_levels_select(sequences: Sequence[Sequence[int]], *, levels: Sequence[int] = (2, 3, 4), holdout: float = 0.25,
                       seed: int = 0, iters: int = 40) -> LevelParams:
-    """The number of levels with the best held-out log-likelihood (students split at random), refitted on all."""
-    if len(levels) == 1:
-        return fit_levels(sequences, levels[0], iters=iters)
+    """The number of levels chosen by cross-validated log-likelihood, refitted on all students.
+
+    Students are split at random into ``round(1 / holdout)`` folds; each is held out once, so every student's
+    sequence is scored by a fit that did not see it. Among ``levels``, the **fewest** levels whose held-out
+    log-likelihood is within one standard error of the best are chosen (the one-standard-error rule; the error is
+    that of the paired per-student difference): a richer curve must fit clearly better, not just by the noise of one
+    split. This is what keeps all-or-none (BKT-like) skills at 2 levels when a 3rd or 4th level only fits noise."""
+    ks = sorted(dict.fromkeys(int(k) for k in levels))
+    if len(ks) == 1 or len(sequences) < 4:
+        return fit_levels(sequences, ks[0], iters=iters)
     order = list(range(len(sequences)))
     random.Random(seed).shuffle(order)
-    cut = max(1, int(len(order) * holdout))
-    held = [sequences[i] for i in order[:cut]]
-    train = [sequences[i] for i in order[cut:]]
-    best_k, best_ll = levels[0], -math.inf
-    for k in levels:
-        ll = log_likelihood(fit_levels(train, k, iters=iters), held)
-        if ll > best_ll + 1e-6:
-            best_k, best_ll = k, ll
-    return fit_levels(sequences, best_k, iters=iters)
+    n_folds = min(len(sequences), max(2, round(1.0 / holdout)))
+    folds = [order[f::n_folds] for f in range(n_folds)]
+    scores = {k: np.zeros(len(sequences)) for k in ks}
+    for fold in folds:
+        held_idx = set(fold)
+        train = [sequences[i] for i in order if i not in held_idx]
+        held = [sequences[i] for i in fold]
+        for k in ks:
+            scores[k][fold] = sequence_log_likelihoods(fit_levels(train, k, iters=iters), held)
+    best = max(ks, key=lambda k: float(scores[k].sum()))
+    chosen = best
+    for k in ks:
+        if k >= best:
+            break
+        diff = scores[best] - scores[k]
+        if float(diff.sum()) <= float(diff.std(ddof=1)) * math.sqrt(len(diff)):
+            chosen = k
+            break
+    return fit_levels(sequences, chosen, iters=iters)
