@@ -8,8 +8,8 @@
 Two simulated student populations (BKT learners and logistic/AFM learners, parameters fitted per skill on the public
 data) on an 8-skill curriculum with prerequisites. Our policy never sees the simulator's parameters: it chooses items
 with the engine's PFA baseline and decides mastery with a per-skill knowledge-level tracker
-(``adaptive.mastery.SkillTracker``, 2-4 levels chosen per skill by held-out likelihood), both fitted on a simulated
-*history* of other students of the same population working in fixed order (what a course's logs look like before
+(``adaptive.mastery.SkillTracker``, 2-4 levels chosen per skill by cross-validated likelihood), both fitted on a
+simulated *history* of other students of the same population working in fixed order (what a course's logs look like before
 the adaptive policy is switched on). The same students (same seeds) meet every policy.
 
 Fairness: fixed order is measured at every length from 2 to 40 items per skill (and 44, 50, 60), with a budget that
@@ -56,7 +56,7 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data" / "assist2009_dkvmn" / "assist200
 FIXED_LENGTHS = (*range(2, 41), 44, 50, 60)
 
 
-CRITERIA = {"either": "ours", "model": "model-only", "auto": "auto"}
+CRITERIA = {"either": "ours", "model": "model-only", "both": "both", "auto": "auto"}
 
 
 def run_seed(args: argparse.Namespace, seed: int, criteria: list[str], thresholds: list[float],
@@ -183,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--thresholds", default="0.85,0.9,0.95", help="mastery thresholds of our policy")
     ap.add_argument("--criteria", default="either,model,auto",
                     help="mastery criteria of our policy, comma-separated from: either (tracker or model), "
-                         "model (P(correct) only), auto (per skill from the tracker's fit)")
+                         "both (tracker and model), model (P(correct) only), auto (per skill from the tracker's fit: "
+                         "2 levels: tracker, 3+: both)")
     ap.add_argument("--seed", type=int, default=0, help="seed of a single run")
     ap.add_argument("--seeds", help="several runs, e.g. 0,1,2,3,4 (or a count: 5): every seed refits the student "
                                     "models, curriculum, history and students; prints mean ± SD across seeds")

@@ -102,19 +102,20 @@ def test_combined_mastery_criteria():
     assert combined_mastery(model, tracked, "model") == model
     assert combined_mastery(model, tracked, "tracker") == {"a": (0.97, 0.1), "b": (0.4, 0.05)}
     assert combined_mastery(model, tracked, "either") == {"a": (0.97, 0.1), "b": (0.93, 0.05)}
+    assert combined_mastery(model, tracked, "both") == {"a": (0.74, 0.1), "b": (0.4, 0.05)}
     assert combined_mastery(model, None) == model
     with pytest.raises(ValueError, match="criterion"):
-        combined_mastery(model, tracked, "both")
+        combined_mastery(model, tracked, "all")
 
 
 def test_auto_criterion_per_skill_from_the_fitted_levels():
     assert auto_criterion(2) == "tracker"  # all-or-none learning: the known state's posterior decides
-    assert auto_criterion(3) == auto_criterion(4) == "model"  # graded learning: the model's P(correct) decides
+    assert auto_criterion(3) == auto_criterion(4) == "both"  # graded learning: model and tracker must agree
     assert auto_criterion(None) == "either"  # not fitted: no evidence either way
     model = {"a": (0.74, 0.1), "b": (0.93, 0.05), "c": (0.5, 0.2)}
     tracked = {"a": 0.97, "b": 0.4, "c": 0.8}
     levels = {"a": 2, "b": 4}
-    assert combined_mastery(model, tracked, "auto", levels) == {"a": (0.97, 0.1), "b": (0.93, 0.05), "c": (0.8, 0.2)}
+    assert combined_mastery(model, tracked, "auto", levels) == {"a": (0.97, 0.1), "b": (0.4, 0.05), "c": (0.8, 0.2)}
     # without levels every skill falls back to "either"
     assert combined_mastery(model, tracked, "auto") == combined_mastery(model, tracked, "either")
 
