@@ -9,8 +9,8 @@ Two simulated student populations (BKT learners and logistic/AFM learners, param
 data) on an 8-skill curriculum with prerequisites. Our policy never sees the simulator's parameters: it chooses items
 with the engine's PFA baseline and decides mastery with a per-skill knowledge-level tracker
 (``adaptive.mastery.SkillTracker``, 2-4 levels chosen per skill by cross-validated likelihood), both fitted on a
-simulated *history* of other students of the same population working in fixed order (what a course's logs look like before
-the adaptive policy is switched on). The same students (same seeds) meet every policy.
+simulated *history* of other students of the same population working in fixed order (what a course's logs look
+like before the adaptive policy is switched on). The same students (same seeds) meet every policy.
 
 Fairness: fixed order is measured at every length from 2 to 40 items per skill (and 44, 50, 60), with a budget that
 never truncates it; "fixed, same share" interpolates the fixed-order items needed for exactly the share of skills
