@@ -215,7 +215,8 @@ def sync_roster(
         with db.session() as s:
             row = _status_row(s, context_id)
             row.status = "error"
-            row.message = f"Roster sync failed: {exc}"
+            # the technical cause only: the instructor page frames it in the page's language
+            row.message = str(exc)[:1000]
             row.finished_at = utcnow()
             row.locked_until = None
         log.warning("roster_sync_failed", context_id=context_id, error=str(exc))
