@@ -41,6 +41,7 @@ class TrainConfig:
     progress: bool = False  # tqdm progress bar (rank 0 only)
     valid_frac: float = 0.1  # held out of the training students when no validation log is given
     max_iter: int | None = None  # accepted for the baseline; unused here
+    bucket: int = 32  # batches sorted by length together (1: plain shuffled batches, lengths mixed)
 
 
 def seed_everything(seed: int) -> None:
@@ -118,7 +119,7 @@ def train_model(model: KTModel, log: ResponseLog, valid: ResponseLog | None, cfg
         t0 = time.time()
         net.train()
         total, count = 0.0, 0
-        for global_batch in batches(data, cfg.batch_size, random.Random(cfg.seed * 1000 + epoch)):
+        for global_batch in batches(data, cfg.batch_size, random.Random(cfg.seed * 1000 + epoch), cfg.bucket):
             idx = global_batch[rank::world]
             if not idx:  # keep ranks in step: a rank with no share still joins the all-reduce
                 idx = global_batch[:1]
