@@ -204,11 +204,6 @@ class _Cache:
     qst: list[tuple[torch.Tensor, torch.Tensor]]  # question encoder layers (values with a ones column)
 
 
-def _heads_first(x: torch.Tensor, h: int) -> torch.Tensor:
-    """[C, h * dk] -> [h, C, dk] (contiguous)."""
-    return x.view(x.shape[0], h, -1).transpose(0, 1).contiguous()
-
-
 class _Workspace(threading.local):
     """A per-thread scratch buffer for the [H, C, S] attention weights of one scoring call (6 MB for 2,000
     candidates), reused across calls: allocating it afresh each time costs as much as the exponentials."""
@@ -228,12 +223,16 @@ _WORKSPACE = _Workspace()
 _MIN_DENOMINATOR = 1e-10
 
 
-def _query_block(q_heads: torch.Tensor) -> torch.Tensor:
-    """Queries [H, C, dk] -> [H, dk + 2, C]: rows ``q / sqrt(dk)``, ``1``, ``-|q| / sqrt(dk)``, the right factor of
-    :func:`_serve_attention`'s single score product (what a candidate bank memoises for the first layer)."""
-    scaled = q_heads * q_heads.shape[-1] ** -0.5
-    block = torch.cat([scaled, torch.ones_like(scaled[..., :1]), -scaled.norm(dim=-1, keepdim=True)], -1)
-    return block.transpose(1, 2).contiguous()
+def _query_block(q: torch.Tensor, h: int) -> torch.Tensor:
+    """Queries [C, h * dk] -> [h, dk + 2, C]: rows ``q / sqrt(dk)``, ``1``, ``-|q| / sqrt(dk)`` per head, the right
+    factor of :func:`_serve_attention`'s single score product (what a candidate bank memoises for the first layer)."""
+    c, dk = q.shape[0], q.shape[1] // h
+    heads = q.view(c, h, dk)
+    block = torch.empty(h, dk + 2, c)
+    torch.mul(heads.permute(1, 2, 0), dk**-0.5, out=block[:, :dk])
+    block[:, dk] = 1.0
+    torch.mul(heads.norm(dim=-1).t(), -(dk**-0.5), out=block[:, dk + 1])  # the norm along contiguous memory
+    return block
 
 
 def _serve_attention(q_block: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor,
@@ -297,11 +296,11 @@ def _own_terms(att: DecayAttention, x: torch.Tensor, q_block: torch.Tensor
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """A question-encoder query's own key and value (it attends to itself): score [H, C], value [H, dk, C],
     max |key| [H]."""
-    h = att.h
-    k_own = _heads_first(att.wk(x), h)  # [H, C, dk]
-    v_own = _heads_first(att.wv(x), h).transpose(1, 2)  # [H, dk, C]
-    score = (k_own.transpose(1, 2) * q_block[:, : att.dk]).sum(1)  # q / sqrt(dk) . k_own
-    return score, v_own, k_own.norm(dim=-1).amax(-1)
+    c, h, dk = x.shape[0], att.h, att.dk
+    k_own = att.wk(x).view(c, h, dk).permute(1, 2, 0)  # [H, dk, C]
+    v_own = att.wv(x).view(c, h, dk).permute(1, 2, 0)
+    score = (k_own * q_block[:, :dk]).sum(1)  # q / sqrt(dk) . k_own
+    return score, v_own, k_own.norm(dim=1).amax(-1)
 
 
 class AKTModel(KTModel):
@@ -421,7 +420,7 @@ class AKTModel(KTModel):
             if memo is None:  # what depends on the candidates only: embedding, first queries, output half
                 q, _ = net.embed(cands.items, cands.skills)  # [C, d]
                 first_att = (questions or net.retriever_blocks())[0].att
-                q_block = _query_block(_heads_first(first_att.wq(q), h_))
+                q_block = _query_block(first_att.wq(q), h_)
                 own = _own_terms(first_att, q, q_block) if questions else None
                 memo = (q, q_block, own, torch.addmm(first.bias, q, first.weight[:, d:].T),
                         first.weight[:, :d].T.contiguous())
@@ -434,14 +433,14 @@ class AKTModel(KTModel):
                 for i, (blk, (k_all, v_all)) in enumerate(zip(questions, cache.qst, strict=True)):
                     att = blk.att
                     if i:
-                        q_block = _query_block(_heads_first(att.wq(x), h_))
+                        q_block = _query_block(att.wq(x), h_)
                         own = _own_terms(att, x, q_block)
                     k, v = k_all[:, k_all.shape[1] - len(past):], v_all[:, v_all.shape[1] - len(past):]
                     x = blk.finish(x, att.wo(_serve_attention(q_block, k, v, att.bias(dist_q, None), own)))
             dist = torch.cat([torch.zeros(1), float(state.n) - cache.pos])  # null slot first
             for i, (blk, (k, v)) in enumerate(zip(net.retriever_blocks(), cache.ret, strict=True)):
                 att = blk.att
-                qb = q_block if i == 0 and not questions else _query_block(_heads_first(att.wq(x), h_))
+                qb = q_block if i == 0 and not questions else _query_block(att.wq(x), h_)
                 x = blk.finish(x, att.wo(_serve_attention(qb, k, v, att.bias(dist, None))))
             z = torch.relu(torch.addmm(out_q, x, w_h))
             return net.out_final(z).squeeze(-1)
