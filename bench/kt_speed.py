@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/kt_speed.py                 # latency only (simulated bank, no data needed)
     .venv/bin/python bench/kt_speed.py --train-epoch   # + one training epoch on ASSIST2009 fold 1, 2 threads
+    .venv/bin/python bench/kt_speed.py --models akt,akt_aq --variant akt_aq=akt:question_layers=1,kq_same=true
 
 Latency: one student with a 500-response history; each step is what the web app does per answer: one incremental
 ``update`` with the new response, then ``predict_proba`` over 2,000 candidate items, on one thread. Reported for
@@ -25,6 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from adaptive.models import get_model_class
+from adaptive.models.base import KTModel
 from adaptive.state import State
 from adaptive.synthetic import simulate
 
@@ -33,6 +35,14 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 def pct(xs: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(xs) * 1000, q))
+
+
+VARIANTS: dict[str, tuple[str, dict]] = {}  # --variant NAME=MODEL:K=V,... (a configured model under a new name)
+
+
+def make(name: str) -> KTModel:
+    kind, cfg = VARIANTS.get(name, (name, {}))
+    return get_model_class(kind)(**cfg)
 
 
 def latency(names: list[str], steps: int, history: int, n_candidates: int) -> None:
@@ -45,9 +55,9 @@ def latency(names: list[str], steps: int, history: int, n_candidates: int) -> No
           "| state JSON round trip p50 (ms) |")
     print("|---|---|---|---|---|")
     for name in names:
-        model = get_model_class(name)()
-        opts = {} if name == "pfa" else {"epochs": 1, "batch_size": 64}
-        model.fit(log.subset(log.students()[:50]), **opts)
+        model = make(name)
+        opts: dict[str, int] = {} if model.name == "pfa" else {"epochs": 1, "batch_size": 64}
+        model.fit(log.subset(log.students()[:50]), None, **opts)
         items = list(model.vocab.items)[:n_candidates]
         cands = model.encode_candidates(items)
         seq = seqs[-1]
@@ -88,9 +98,9 @@ def train_epoch(names: list[str], threads: int) -> None:
     print("| model | seconds per epoch | train + validation pass |")
     print("|---|---|---|")
     for name in names:
-        model = get_model_class(name)()
+        model = make(name)
         t0 = time.perf_counter()
-        opts = {} if name == "pfa" else {"epochs": 1}
+        opts = {} if model.name == "pfa" else {"epochs": 1}
         model.fit(train, valid, **opts)
         total = time.perf_counter() - t0
         per_epoch = model.metrics.get("train", {}).get("epochs", [{}])[0].get("seconds", total)
@@ -105,7 +115,19 @@ def main() -> None:
     ap.add_argument("--candidates", type=int, default=2000)
     ap.add_argument("--train-epoch", action="store_true", help="also time one epoch on ASSIST2009 fold 1")
     ap.add_argument("--threads", type=int, default=2, help="threads for the training epoch")
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME=MODEL:K=V,...",
+                    help="a configured model under a new name, e.g. akt_aq=akt:question_layers=1,kq_same=true")
     args = ap.parse_args()
+    for spec in args.variant:
+        label, _, rest = spec.partition("=")
+        kind, _, opts = rest.partition(":")
+        cfg: dict = {}
+        for part in filter(None, opts.split(",")):
+            key, _, value = part.partition("=")
+            low = value.lower()
+            cfg[key] = low == "true" if low in ("true", "false") else (int(value) if value.lstrip("-").isdigit()
+                                                                         else float(value))
+        VARIANTS[label] = (kind, cfg)
     names = args.models.split(",")
     latency(names, args.steps, args.history, args.candidates)
     if args.train_epoch:
