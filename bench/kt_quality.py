@@ -11,6 +11,9 @@ Baselines, trained and evaluated in this run on the same folds:
   installs but cannot run here (its import probes scikit-learn metrics and breaks with scikit-learn 1.9; its
   pure-Python EM breaks with numpy 2), so this is a plain implementation of the same model. A multi-skill event is
   predicted as the mean of its skills' predictions.
+- ``pybkt``: pyBKT itself, when an interpreter that can run it is given (``--pybkt-python``, or the environment
+  variable ``PYBKT_PYTHON``; how to make one: ``bench/pybkt_bridge.py``); the same fold goes out as CSV and the
+  predictions come back collapsed per event like ``bkt``'s. The "margin over BKT" column uses it when it ran.
 - ``dkt_plain``: DKT as published: skill inputs only, one output per skill (``dkt`` with item_embeddings=false,
   head=skill), the mean over an event's skills.
 
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -227,6 +231,11 @@ def run(dataset: str, fold: int, names: list[str], epochs: int, patience: int, b
             model = BKT().fit(train)
             y, p = model.predict_log(test)
             extra: dict = {}
+        elif name == "pybkt":
+            from pybkt_bridge import pybkt_predict
+
+            y, p = pybkt_predict(train, test, PYBKT["python"] or "", num_fits=PYBKT["num_fits"])
+            extra = {"num_fits": PYBKT["num_fits"]}
         else:
             kind, cfg = MODELS[name]
             model = get_model_class(kind)(**cfg)
@@ -261,14 +270,18 @@ def run(dataset: str, fold: int, names: list[str], epochs: int, patience: int, b
     return results
 
 
+PYBKT: dict[str, Any] = {"python": None, "num_fits": 1}  # set from the command line
+
+
 def table(all_results: dict[str, dict[str, dict]]) -> str:
-    lines = ["| dataset | model | AUC | margin over BKT | margin over plain DKT | pyKT ref. DKT / AKT |",
+    lines = ["| dataset | model | AUC | margin over BKT (pyBKT if run) | over plain DKT | pyKT ref. DKT / AKT |",
              "|---|---|---|---|---|---|"]
     for ds, res in all_results.items():
         ref = REFERENCE.get(ds, {})
+        bkt = "pybkt" if "pybkt" in res else "bkt"
         for name, m in res.items():
             margins = [f"{m['auc'] - res[b]['auc']:+.4f}" if b in res and b != name else "-"
-                       for b in ("bkt", "dkt_plain")]
+                       for b in (bkt, "dkt_plain")]
             lines.append(f"| {ds} | {name} | {m['auc']:.4f} | {margins[0]} | {margins[1]} | "
                          f"{ref.get('DKT', '-')} / {ref.get('AKT', '-')} |")
     return "\n".join(lines)
@@ -292,7 +305,13 @@ def main() -> None:
     ap.add_argument("--train", default="", metavar="K=V,...", help="TrainConfig options for the sequence models")
     ap.add_argument("--ensemble", action="append", default=[], metavar="A+B",
                     help="also score the mean logit of these models of the run (repeatable)")
+    ap.add_argument("--pybkt-python", default=os.environ.get("PYBKT_PYTHON"), metavar="PATH",
+                    help="an interpreter with pyBKT installed, for the model name 'pybkt' (bench/pybkt_bridge.py)")
+    ap.add_argument("--pybkt-fits", type=int, default=1, help="pyBKT's num_fits (random restarts of its EM)")
     args = ap.parse_args()
+    if "pybkt" in args.models.split(",") and not args.pybkt_python:
+        ap.error("the model 'pybkt' needs --pybkt-python PATH (or PYBKT_PYTHON); see bench/pybkt_bridge.py")
+    PYBKT.update(python=args.pybkt_python, num_fits=args.pybkt_fits)
     torch.set_num_threads(args.threads)
     for spec in args.variant:
         label, _, rest = spec.partition("=")
