@@ -6,6 +6,7 @@ session token; it enqueues the ``training.select`` job for the course's banks on
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from lti_tool.logs import get_logger
 from lti_tool.lti.session import LtiSession, current_session, require_session
 from lti_tool.models.items import ItemBank
 from lti_tool.services import practice
-from lti_tool.services.engine import bank_registry, registry_root
+from lti_tool.services.engine import TRACKER_FILE, bank_registry, registry_root
 
 log = get_logger(__name__)
 
@@ -63,10 +64,24 @@ def engine_summary(registry: Path) -> dict[str, Any]:
     }
 
 
+def tracked_skills(registry: Path) -> int | None:
+    """How many skills the bank's per-skill mastery tracker (``tracker.json``) has fitted; None without one."""
+    try:
+        data = json.loads((registry / TRACKER_FILE).read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        log.warning("engine_panel.tracker_unreadable", registry=str(registry))
+        return None
+    return len(data.get("params") or {}) if isinstance(data, dict) else None
+
+
 def bank_summary(settings: Any, bank: ItemBank, locale: str | None = None) -> dict[str, Any]:
-    """One bank's panel entry: its id, slug and title, and :func:`engine_summary` of its own registry."""
+    """One bank's panel entry: its id, slug and title, :func:`engine_summary` of its own registry and how many
+    skills its mastery tracker has fitted (``tracker_skills``, None without a tracker)."""
+    registry = bank_registry(registry_root(settings), bank)
     return {"bank_id": bank.id, "slug": bank.slug, "title": bank.display_title(locale),
-            **engine_summary(bank_registry(registry_root(settings), bank))}
+            **engine_summary(registry), "tracker_skills": tracked_skills(registry)}
 
 
 def engine_panel(session: Session, lti_session: LtiSession) -> tuple[str, dict[str, Any]] | None:

@@ -122,6 +122,10 @@ def test_training_selects_on_held_out_students_and_instructor_sees_it(platform, 
     assert f"{saved['candidates']['pfa']['auc']:.3f}" in page.html
     assert "40 students, 1000 answers" in page.html
     assert "Retrain now" in page.html
+    # the tracker fitted by the same job takes part in the mastery decisions, and the panel says so
+    assert record["tracked_skills"] > 0
+    assert json.loads((registry / "tracker.json").read_text())["params"]
+    assert f"the per-skill mastery tracker ({record['tracked_skills']} skill" in page.html
 
 
 def test_too_few_students_keeps_the_baseline_and_retrain_is_for_instructors(platform, activity, bank, tool_server,
@@ -150,6 +154,9 @@ def test_too_few_students_keeps_the_baseline_and_retrain_is_for_instructors(plat
     page = platform.launch("instructor")
     assert "baseline (not enough data yet)" in page.html
     assert "6 students, 60 answers" in page.html
+    assert not (registry / "tracker.json").exists()  # 6 students: no skill can be tracked
+    assert "the model's predicted success only" in page.html
 
     zh = platform.launch("instructor", locale="zh-CN")
     assert "基线" in zh.html
+    assert "仅依据模型预测的答对概率" in zh.html
