@@ -347,7 +347,8 @@ class KTModel(ABC):
     # --- batch scoring (evaluation) -----------------------------------------------------------------------------
     @torch.no_grad()
     def predict_log(self, log: ResponseLog, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-        """Leak-free scoring of every event of ``log``: returns (answers, P(correct)) in a fixed order."""
+        """Leak-free scoring of every event of ``log``: returns (answers, P(correct)), student by student in the
+        log's order, each student's events in answer order."""
         self.net.eval()
         device = next(iter(self.net.parameters()), torch.zeros(())).device
         pieces: list[tuple[Encoded, int]] = []  # (window, index of the first position to score)
@@ -365,16 +366,19 @@ class KTModel(ABC):
             while start + w - stride < len(enc):
                 pieces.append((enc.window(start, min(start + w, len(enc))), w - stride))
                 start += stride
-        ys, ps = [], []
-        order = sorted(range(len(pieces)), key=lambda i: len(pieces[i][0]))
+        ys: list[np.ndarray] = [np.zeros(0)] * len(pieces)
+        ps: list[np.ndarray] = [np.zeros(0)] * len(pieces)
+        order = sorted(range(len(pieces)), key=lambda i: len(pieces[i][0]))  # batches of similar lengths
         for b in range(0, len(order), batch_size):
-            chunk = [pieces[i] for i in order[b : b + batch_size]]
-            batch = collate([c[0] for c in chunk], device)
+            idx = order[b : b + batch_size]
+            batch = collate([pieces[i][0] for i in idx], device)
             logits = self.net(batch["items"], batch["skills"], batch["correct"], batch["mask"])
             prob = torch.sigmoid(logits).cpu().numpy()
-            for j, (enc, first) in enumerate(chunk):
-                ys.append(enc.correct[first:])
-                ps.append(prob[j, first : len(enc)])
+            for j, i in enumerate(idx):
+                enc, first = pieces[i]
+                ys[i] = enc.correct[first:]
+                ps[i] = prob[j, first : len(enc)]
+        # the log's order: student by student, each in answer order (models with other windows line up)
         return np.concatenate(ys).astype(np.float64), np.concatenate(ps).astype(np.float64)
 
     # --- persistence --------------------------------------------------------------------------------------------

@@ -233,3 +233,17 @@ def test_save_load_and_models_saved_before_the_new_options(config, tmp_path):
         (tmp_path / "m" / "model.json").write_text(json.dumps(meta))
         old = load_model(tmp_path / "m")
         assert np.array_equal(old.predict_proba(old.state_from_history(hist), cands), p)
+
+
+def test_predict_log_returns_the_logs_order_past_the_window():
+    """Batch scoring with sliding windows gives each student's events in answer order, students in the log's
+    order (so models with different windows line up event by event)."""
+    from adaptive.data import ResponseLog
+
+    model = random_model(13, window=16)
+    seqs = {f"u{i}": [Response.make(f"u{i}", r.item_id, None, r.correct, r.timestamp)
+                      for r in random_history(model, n, 20 + i)] for i, n in enumerate([41, 7, 30, 16, 17])}
+    log = ResponseLog(seqs)
+    y, p = model.predict_log(log)
+    assert np.array_equal(y, np.concatenate([[r.correct for r in s] for s in log.sequences()]))
+    assert len(p) == len(y)
