@@ -27,8 +27,10 @@ from adaptive.data import ResponseLog
 RUNNER = Path(__file__).resolve().parent / "pybkt_runner.py"
 
 
-def _write(log: ResponseLog, path: Path) -> tuple[list[int], int]:
-    """Write one row per (event, skill); returns the answer of each event and the number of events."""
+def _write(log: ResponseLog, path: Path, names: dict[str, str]) -> tuple[list[int], int]:
+    """Write one row per (event, skill); returns the answer of each event and the number of events. Skills are
+    written as ``k<n>`` (``names`` maps them, shared by train and test): pyBKT matches skill names as regular
+    expressions, so names with ``(``, ``+`` or ``.`` would select the wrong rows."""
     answers: list[int] = []
     order = 0
     with path.open("w", newline="") as fh:
@@ -40,7 +42,7 @@ def _write(log: ResponseLog, path: Path) -> tuple[list[int], int]:
                 answers.append(int(r.correct))
                 for s in r.skill_ids or ("",):
                     order += 1
-                    w.writerow([order, r.user_id, s or "(none)", int(r.correct), event])
+                    w.writerow([order, r.user_id, names.setdefault(s, f"k{len(names)}"), int(r.correct), event])
     return answers, len(answers)
 
 
@@ -51,8 +53,9 @@ def pybkt_predict(train: ResponseLog, test: ResponseLog, python: str, *, seed: i
         raise FileNotFoundError(f"--pybkt-python {python}: no such interpreter (see bench/pybkt_bridge.py)")
     with tempfile.TemporaryDirectory(prefix="pybkt-") as tmp:
         d = Path(tmp)
-        _write(train, d / "train.csv")
-        answers, n = _write(test, d / "test.csv")
+        names: dict[str, str] = {}
+        _write(train, d / "train.csv", names)
+        answers, n = _write(test, d / "test.csv", names)
         subprocess.run([python, str(RUNNER), str(d / "train.csv"), str(d / "test.csv"), str(d / "out.csv"),
                         "--seed", str(seed), "--num-fits", str(num_fits)], check=True, stdout=sys.stdout)
         sums, counts = np.zeros(n), np.zeros(n)

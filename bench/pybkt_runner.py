@@ -27,8 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
     from pyBKT.models import Model
 
-    train = pd.read_csv(args.train)
-    test = pd.read_csv(args.test)
+    kinds = {"user_id": str, "skill_name": str}
+    train = pd.read_csv(args.train, dtype=kinds)
+    test = pd.read_csv(args.test, dtype=kinds)
     t0 = time.time()
     model = Model(seed=args.seed, num_fits=args.num_fits)
     model.fit(data=train)
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
           file=sys.stderr, flush=True)
     # skills the training rows never saw cannot be predicted by pyBKT: they get the training mean
     known = set(train["skill_name"].unique())
-    seen = test[test["skill_name"].isin(known)]
+    seen = test[test["skill_name"].isin(known)].copy()
     pred = model.predict(data=seen)
     by_order = dict(zip(pred["order_id"].to_numpy(), pred["correct_predictions"].to_numpy(), strict=True))
     out = test[["event", "correct"]].copy()
