@@ -4,6 +4,9 @@
   scalar difficulty ``mu`` per item (an unknown item has ``mu = 0``: an average item of its skills). An interaction
   adds the answer: ``qa = q + mean(E[skill, answer]) + mu[item] * g[answer]``.
 - **Knowledge encoder.** Causal self-attention over the interactions (each sees itself and the past): ``y_t``.
+- **Question encoder** (``question_layers``, AKT's; 0 by default): causal self-attention over the questions, without
+  feed-forward; the retriever's queries and keys are then the encoded questions ``x_t`` instead of ``q_t``.
+  ``kq_same`` (AKT's, off by default): keys and queries share one projection.
 - **Knowledge retriever.** The target question ``q_t`` attends to the *earlier* questions ``q_tau`` (keys) and reads
   their encoded interactions ``y_tau`` (values), ``tau < t``, plus a learned "nothing yet" slot so the first answer
   has something to attend to.
@@ -11,12 +14,14 @@
   attention with distance, without the context-aware part), ``theta_h = softplus(.)`` learned per head.
 - **Output.** ``MLP([retrieved, q_t])`` -> logit.
 
-Serving caches, per student, each encoder layer's keys/values and the retriever's keys/values of the last
-``window`` events (``State.cache``); an update adds one event (one query over the cache per encoder layer), scoring
-N candidates is one attention of N queries over at most ``window`` cached events. The serialisable state is the raw
-recent history (ids and answers), so it survives retraining; the cache is rebuilt from it when missing. It keeps
-``window + encoder_layers * (window - 1)`` events, what rebuilding needs to give the same cache as the updates did
-(the last ``window`` events' encoder outputs each looked ``window`` events back, per layer).
+Serving caches, per student, each encoder (and question encoder) layer's keys/values and the retriever's
+keys/values of the last ``window`` events (``State.cache``); an update adds one event (one query over the cache per
+layer), scoring N candidates is one attention of N queries over at most ``window`` cached events (two with the
+question encoder), computed by :func:`_serve_attention` (two matrix products and one exponential, exact up to
+rounding; see there). The serialisable state is the raw recent history (ids and answers), so it survives
+retraining; the cache is rebuilt from it when missing. It keeps ``window + L * (window - 1)`` events, ``L`` the
+deeper of the two encoders, what rebuilding needs to give the same cache as the updates did (the last ``window``
+events' encoder outputs each looked ``window`` events back, per layer).
 """
 
 from __future__ import annotations
