@@ -204,17 +204,6 @@ def parse_options(text: str) -> dict[str, object]:
     return out
 
 
-def per_student(model: object, log: ResponseLog) -> tuple[np.ndarray, np.ndarray]:
-    """(answers, P(correct)) in one order for every model: student by student (predict_log's own order depends on
-    the model's evaluation windows)."""
-    ys, ps = [], []
-    for seq in log.sequences():
-        y, p = model.predict_log(ResponseLog({seq[0].user_id: seq}))  # type: ignore[attr-defined]
-        ys.append(y)
-        ps.append(p)
-    return np.concatenate(ys), np.concatenate(ps)
-
-
 def run(dataset: str, fold: int, names: list[str], epochs: int, patience: int, batch_size: int = 64,
         lr: float = 1e-3, train_opts: dict | None = None, ensembles: Sequence[str] = ()) -> dict[str, dict]:
     t0 = time.time()
@@ -245,7 +234,7 @@ def run(dataset: str, fold: int, names: list[str], epochs: int, patience: int, b
             model.fit(train, valid, **opts)
             y, p = model.predict_log(test)
             if name in in_ensemble:
-                aligned[name] = per_student(model, test)
+                aligned[name] = (y, p)  # predict_log gives every model's events in the log's order
             hist = model.metrics.get("train", {})
             extra = {"best_epoch": hist.get("best_epoch"), "seconds_per_epoch": hist.get("seconds_per_epoch"),
                      "valid_auc": hist.get("best_valid_auc"), "config": cfg,
