@@ -99,8 +99,9 @@ def test_batches_cover_every_window_once_with_little_padding():
     rng = np.random.default_rng(0)
     data = [Encoded(np.zeros(n, np.int64), np.zeros((n, 1), np.int64), np.zeros(n, np.float32))
             for n in rng.integers(2, 200, 1000)]
-    out = batches(data, 16, random.Random(1))
-    assert sorted(i for b in out for i in b) == list(range(1000))
-    assert batches(data, 16, random.Random(1)) == out  # the same on every rank
-    padded = sum(len(b) * max(len(data[i]) for i in b) for b in out)
+    for bucket in (1, 32):
+        out = batches(data, 16, random.Random(1), bucket)
+        assert sorted(i for b in out for i in b) == list(range(1000))
+        assert batches(data, 16, random.Random(1), bucket) == out  # the same on every rank
+    padded = sum(len(b) * max(len(data[i]) for i in b) for b in out)  # bucket=32: length-sorted runs
     assert padded < 1.3 * sum(len(d) for d in data)
