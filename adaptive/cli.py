@@ -65,7 +65,8 @@ _format = click.option("--format", "fmt", type=click.Choice(FORMATS), required=T
 @click.option("--valid", type=click.Path(exists=True, dir_okay=False), help="Validation log (early stopping).")
 @click.option("--valid-fold", type=int, help="pykt only: hold this fold of --data out as the validation set.")
 @click.option("--model", "model_name", default="akt", show_default=True,
-              help="Model name: pfa (baseline), dkt or akt.")
+              help="Model name: pfa (baseline), dkt, akt or ensemble (mean of members' logits; "
+                   "--set 'members=[\"pfa\", \"dkt\"]').")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Directory to save the model in.")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Model config override (repeatable).")
 @click.option("--epochs", type=click.IntRange(1), default=30, show_default=True)

@@ -1,4 +1,5 @@
-"""Model registry: a name -> class dict (``pfa`` baseline, ``dkt`` LSTM, ``akt`` attention)."""
+"""Model registry: a name -> class dict (``pfa`` baseline, ``dkt`` LSTM, ``akt`` attention, ``ensemble`` the mean of
+members' logits)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ from adaptive.models.akt import AKTModel
 from adaptive.models.base import KTModel
 from adaptive.models.baseline import PFAModel
 from adaptive.models.dkt import DKTModel
+from adaptive.models.ensemble import EnsembleModel
 
-MODEL_REGISTRY: dict[str, type[KTModel]] = {m.name: m for m in (PFAModel, DKTModel, AKTModel)}
+MODEL_REGISTRY: dict[str, type[KTModel]] = {m.name: m for m in (PFAModel, DKTModel, AKTModel, EnsembleModel)}
 BASELINE = "pfa"
 
 
@@ -18,4 +20,13 @@ def get_model_class(name: str) -> type[KTModel]:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(sorted(MODEL_REGISTRY))}") from None
 
 
-__all__ = ["BASELINE", "MODEL_REGISTRY", "AKTModel", "DKTModel", "KTModel", "PFAModel", "get_model_class"]
+__all__ = [
+    "BASELINE",
+    "MODEL_REGISTRY",
+    "AKTModel",
+    "DKTModel",
+    "EnsembleModel",
+    "KTModel",
+    "PFAModel",
+    "get_model_class",
+]

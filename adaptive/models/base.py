@@ -417,8 +417,14 @@ class KTModel(ABC):
             raise ValueError(f"{directory}: unknown model {meta['model']!r}")
         if cls is not KTModel and not issubclass(klass, cls):
             raise ValueError(f"{directory} holds a {meta['model']} model, not {cls.name}")
-        known = {f.name for f in dataclasses.fields(klass.Config)}
-        model = klass(klass.Config(**{k: v for k, v in meta["config"].items() if k in known}))
+        return klass._from_saved(directory, meta)
+
+    @classmethod
+    def _from_saved(cls, directory: Path, meta: Mapping[str, Any]) -> KTModel:
+        """The model saved in ``directory`` (``meta``: its model.json, already checked); composite models such as
+        the ensemble override this to load their members."""
+        known = {f.name for f in dataclasses.fields(cls.Config)}
+        model = cls(cls.Config(**{k: v for k, v in meta["config"].items() if k in known}))
         model.vocab = Vocab.from_dict(meta["vocab"])
         model.extra_items = {k: tuple(v) for k, v in meta.get("extra_items", {}).items()}
         model.item_priors = {k: float(v) for k, v in meta.get("item_priors", {}).items()}

@@ -1,0 +1,240 @@
+"""An ensemble: P(correct) is the sigmoid of the mean of its member models' logits.
+
+    model = get_model_class("ensemble")()          # members: pfa, dkt, akt (question encoder, kq_same)
+    model = get_model_class("ensemble")(members=["pfa", ["dkt", {"hidden": 64}]])
+
+``members`` lists model names or ``[name, {config overrides}]``. ``fit`` trains every member on the same log (the
+baseline gets only the options it takes) and records each member's training summary and ``fit_seconds``; the
+facade is the one of every model: a member's state lives inside the ensemble's (``state.data["members"]``, what
+each member keeps in its own state, JSON-able), its live form (tensors, the attention model's cache) in
+``state.cache``; each member encodes the candidates once and memoises its encoding on the ensemble's
+:class:`Candidates`. ``save`` writes ``model.json`` and each member in ``members/<label>/`` (its own ``model.pt``,
+loaded with ``weights_only=True``).
+
+On ASSIST2009 fold 1 the mean of the logits of pfa + dkt + akt (question encoder, kq_same) reached AUC 0.7857
+(bench/README.md, run R6, a bench computation over the members' predictions).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from adaptive.data import Response, ResponseLog
+from adaptive.models.base import SCHEMA_VERSION, Candidates, KTModel, Vocab
+from adaptive.state import State
+
+BASELINE_OPTIONS = ("seed", "max_iter")  # what the baseline's fit takes (as adaptive.champion gives it)
+_EPS = 1e-7  # members' probabilities are clipped to [eps, 1 - eps] before predict_log takes their logits
+
+
+def _default_members() -> list[Any]:
+    return ["pfa", "dkt", ["akt", {"question_layers": 1, "kq_same": True}]]
+
+
+@dataclasses.dataclass
+class EnsembleConfig:
+    members: list[Any] = dataclasses.field(default_factory=_default_members)
+
+    def __post_init__(self) -> None:
+        if not self.members:
+            raise ValueError("an ensemble needs at least one member")
+        for spec in self.members:
+            name, overrides = _spec(spec)
+            if name == "ensemble":
+                raise ValueError("an ensemble cannot be a member of an ensemble")
+            if not isinstance(overrides, Mapping):
+                raise ValueError(f"member {spec!r}: the overrides must be a mapping")
+
+
+def _spec(spec: Any) -> tuple[str, dict[str, Any]]:
+    """(name, overrides) of one ``members`` entry: ``"dkt"`` or ``["dkt", {...}]``."""
+    if isinstance(spec, str):
+        return spec, {}
+    if isinstance(spec, (list, tuple)) and len(spec) == 2 and isinstance(spec[0], str):
+        return spec[0], dict(spec[1]) if isinstance(spec[1], Mapping) else spec[1]
+    raise ValueError(f"ensemble member {spec!r}: expected a model name or [name, {{config overrides}}]")
+
+
+def _labels(names: list[str]) -> list[str]:
+    """One label per member (its name; ``name_2``, ``name_3`` ... for repeats): metrics keys and sub-directories."""
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        seen[n] = seen.get(n, 0) + 1
+        out.append(n if seen[n] == 1 else f"{n}_{seen[n]}")
+    return out
+
+
+class EnsembleModel(KTModel):
+    """The sigmoid of the mean of the members' logits (see the module docstring)."""
+
+    name = "ensemble"
+    Config = EnsembleConfig
+
+    def __init__(self, config: Any = None, **overrides: Any) -> None:
+        from adaptive.models import get_model_class
+
+        self.members: list[KTModel] = []
+        super().__init__(config, **overrides)
+        specs = [_spec(s) for s in self.config.members]
+        self.members = [get_model_class(name)(**opts) for name, opts in specs]
+        self.labels = _labels([m.name for m in self.members])
+        self.net = self.build_net()
+        self.net.eval()
+
+    def build_net(self) -> nn.Module:
+        """The members' networks side by side (a view: each member owns its own)."""
+        return nn.ModuleDict({label: m.net for label, m in zip(getattr(self, "labels", []), self.members,
+                                                               strict=True)})
+
+    # --- training -----------------------------------------------------------------------------------------------
+    def fit(self, log: ResponseLog, valid: ResponseLog | None = None, **options: Any) -> EnsembleModel:
+        """Fit every member on ``log`` (``valid`` for their early stopping); the baseline members get only
+        ``seed`` and ``max_iter`` of the options."""
+        from adaptive.evaluate import evaluate_model
+        from adaptive.models import BASELINE
+
+        if len(log) == 0:
+            raise ValueError("cannot fit on an empty log")
+        t0 = time.time()
+        self.vocab = Vocab.build(log)
+        self._cand_cache.clear()
+        train: dict[str, Any] = {}
+        for label, member in zip(self.labels, self.members, strict=True):
+            opts = dict(options)
+            if member.name == BASELINE:
+                opts = {k: v for k, v in opts.items() if k in BASELINE_OPTIONS}
+            member.fit(log, valid=valid, **opts)
+            summary = {k: v for k, v in member.metrics.get("train", {}).items() if k != "epochs"}
+            train[label] = {"model": member.name, "fit_seconds": member.metrics.get("fit_seconds"), **summary}
+            if "valid" in member.metrics:
+                train[label]["valid"] = member.metrics["valid"]
+        self.net = self.build_net()
+        self.net.eval()
+        self.fingerprint = f"{self.name}-{uuid.uuid4().hex[:12]}"
+        self.metrics = {"train": train, "fit_seconds": round(time.time() - t0, 2),
+                        "n_train_students": log.n_students, "n_train_responses": len(log)}
+        if valid is not None and len(valid):
+            self.metrics["valid"] = {k: v for k, v in evaluate_model(self, valid).items() if k != "reliability"}
+        return self
+
+    # --- items --------------------------------------------------------------------------------------------------
+    def register_items(self, mapping: Mapping[str, Iterable[str]],
+                       difficulty: Mapping[str, float | None] | None = None) -> None:
+        mapping = {str(k): tuple(str(s) for s in v) for k, v in mapping.items()}
+        super().register_items(mapping, difficulty)
+        for member in self.members:
+            member.register_items(mapping, difficulty)
+
+    # --- state --------------------------------------------------------------------------------------------------
+    def _state_data(self) -> dict[str, Any]:
+        return {"members": [{"fingerprint": m.fingerprint, "data": m.init_state().data} for m in self.members]}
+
+    def _member_states(self, state: State) -> list[State]:
+        """The members' live states: from the cache, else rebuilt from ``state.data`` (after a JSON round trip)."""
+        cached = state.cache
+        if isinstance(cached, list) and len(cached) == len(self.members) and all(
+                isinstance(s, State) and s.n == state.n for s in cached):
+            return cached
+        entries = state.data.get("members", [])
+        if len(entries) != len(self.members):
+            raise ValueError(f"ensemble state holds {len(entries)} member states, the model has {len(self.members)}")
+        live = [State(m.name, str(e["fingerprint"]), state.n, {k: list(v) for k, v in state.counts.items()},
+                      dict(e["data"]))
+                for m, e in zip(self.members, entries, strict=True)]
+        state.cache = live
+        return live
+
+    def _advance(self, state: State, item: int, skills: torch.Tensor, correct: int, response: Response) -> None:
+        new = [m.update(s, response) for m, s in zip(self.members, self._member_states(state), strict=True)]
+        state.cache = new
+        state.data = {"members": [{"fingerprint": s.fingerprint, "data": s.data} for s in new]}
+
+    def _score(self, state: State, cands: Candidates) -> torch.Tensor:
+        raw = None
+        logits = []
+        for i, (member, ms) in enumerate(zip(self.members, self._member_states(state), strict=True)):
+            key = f"ensemble:{self.fingerprint}:{i}:{id(member)}"
+            mc = cands.memo.get(key)
+            if mc is None:
+                if raw is None:  # the skills the ensemble resolved for each candidate, as given to every member
+                    names = cands.skill_names
+                    raw = [(cid, [names[k] for k in row if k]) for cid, row in
+                           zip(cands.ids, cands.skill_keys.tolist(), strict=True)]
+                mc = member.encode_candidates(raw)
+                cands.memo[key] = mc
+            member._check(ms)
+            logits.append(member._score(ms, mc).float())
+        return torch.stack(logits).mean(0)
+
+    # --- batch scoring (evaluation) -----------------------------------------------------------------------------
+    @torch.no_grad()
+    def predict_log(self, log: ResponseLog, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+        """The sigmoid of the mean of the members' logits for every event (in the log's order; the members'
+        probabilities are clipped to [1e-7, 1 - 1e-7] before their logits are taken)."""
+        y_ref: np.ndarray | None = None
+        total: np.ndarray | None = None
+        for member in self.members:
+            y, p = member.predict_log(log, batch_size=batch_size)
+            if y_ref is None:
+                y_ref = y
+            elif len(y) != len(y_ref) or not np.array_equal(y, y_ref):
+                raise RuntimeError(f"ensemble: member {member.name} scored the events in another order")
+            p = np.clip(p, _EPS, 1.0 - _EPS)
+            z = np.log(p) - np.log1p(-p)
+            total = z if total is None else total + z
+        assert y_ref is not None
+        assert total is not None
+        return y_ref, 1.0 / (1.0 + np.exp(-total / len(self.members)))
+
+    # --- persistence --------------------------------------------------------------------------------------------
+    def save(self, directory: str | Path) -> Path:
+        """``model.json`` (config, vocabulary, items, metrics, the members' labels) and each member's own files
+        in ``members/<label>/``."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        for label, member in zip(self.labels, self.members, strict=True):
+            member.save(directory / "members" / label)
+        meta = {
+            "schema_version": SCHEMA_VERSION,
+            "model": self.name,
+            "fingerprint": self.fingerprint,
+            "config": dataclasses.asdict(self.config),
+            "members": self.labels,
+            "vocab": self.vocab.to_dict(),
+            "extra_items": {k: list(v) for k, v in self.extra_items.items()},
+            "item_priors": self.item_priors,
+            "metrics": self.metrics,
+        }
+        (directory / "model.json").write_text(json.dumps(meta, indent=1, default=float))
+        return directory
+
+    @classmethod
+    def _from_saved(cls, directory: Path, meta: Mapping[str, Any]) -> KTModel:
+        model = cls(cls.Config(members=list(meta["config"]["members"])))
+        labels = list(meta.get("members", model.labels))
+        if labels != model.labels:
+            raise ValueError(f"{directory}: members {labels} do not match the config's {model.labels}")
+        members = [KTModel.load(directory / "members" / label) for label in labels]
+        for label, old, new in zip(labels, model.members, members, strict=True):
+            if new.name != old.name:
+                raise ValueError(f"{directory}: member {label} is a {new.name} model, the config says {old.name}")
+        model.members = members
+        model.vocab = Vocab.from_dict(meta["vocab"])
+        model.extra_items = {k: tuple(v) for k, v in meta.get("extra_items", {}).items()}
+        model.item_priors = {k: float(v) for k, v in meta.get("item_priors", {}).items()}
+        model.net = model.build_net()
+        model.net.eval()
+        model.metrics = meta.get("metrics", {})
+        model.fingerprint = meta["fingerprint"]
+        return model
