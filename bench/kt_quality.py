@@ -180,6 +180,7 @@ MODELS = {
     "dkt": ("dkt", {}),
     "akt": ("akt", {}),
     "dkt_plain": ("dkt", {"item_embeddings": False, "head": "skill"}),
+    "ensemble": ("ensemble", {}),  # the servable mean of pfa, dkt and akt (question encoder) logits
 }
 
 
