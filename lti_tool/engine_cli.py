@@ -57,7 +57,7 @@ def _echo_report(record: dict[str, Any]) -> None:
 @click.option("--bank", "bank_ref", metavar="SLUG_OR_ID", default=None,
               help="Train this item bank only (default: every bank that has answers, one after another)")
 @click.option("--wait", is_flag=True, help="Train now in this process and print the decision (else: enqueue it)")
-@click.option("--models", default="dkt,akt", show_default=True, help="Challengers of the baseline")
+@click.option("--models", default="dkt,akt,ensemble", show_default=True, help="Challengers of the baseline")
 @click.option("--epochs", default=5, type=int, show_default=True)
 @click.option("--min-students", type=int, default=None, help="Below this the baseline serves (default: library's)")
 @click.option("--min-responses", type=int, default=None, help="Below this the baseline serves (default: library's)")

@@ -36,7 +36,7 @@ from lti_tool.logs import get_logger
 
 log = get_logger(__name__)
 
-DEFAULT_MODELS = ("dkt", "akt")
+DEFAULT_MODELS = ("dkt", "akt", "ensemble")  # ensemble: mean logit of pfa, dkt and akt (adaptive/models)
 DEFAULT_EPOCHS = 5
 DEFAULT_THREADS = 2
 DEFAULT_TIME_BUDGET_S = 600.0

@@ -293,3 +293,42 @@ def test_engines_are_bounded_and_ignore_a_tool_wide_record(tmp_path):
     assert bank_dir_name(7, "../..") == "7-bank"
     with pytest.raises(ValueError, match="cannot serve"):
         Engine(eng_a.model, None, bank_id=1).remember_state(5, 2, 0, eng_a.model.init_state())
+
+
+def test_an_ensemble_champion_serves_practice(platform, activity, bank, tool_server, db, apis):
+    """The ensemble (pfa + dkt + akt logits) serves a bank like any other model: next items, answers, mastery, and
+    the learner's state rebuilt from the stored attempts after the cache is dropped gives the same mastery."""
+    from adaptive.models.ensemble import EnsembleModel
+
+    assert platform.launch("instructor").status == 200
+    _simulate(db, bank, n_students=12, per_student=15, seed=5)
+    with db.session() as s:
+        log = load_response_log(s, bank_id=bank["id"])
+    members = ["pfa", ["dkt", TINY["dkt"]], ["akt", TINY["akt"]]]
+    model = EnsembleModel(members=members).fit(log, epochs=1, seed=0)
+    registry = registry_of(tool_server, bank)
+    model.save(registry / "ensemble")
+    (registry / "champion.json").write_text(json.dumps(
+        {"champion": "ensemble", "path": "ensemble", "fingerprint": model.fingerprint, "candidates": {},
+         "n_students": log.n_students, "n_responses": len(log)}))
+    eng = _engine(tool_server, bank)
+    assert eng.model.name == "ensemble"
+    assert eng.fingerprint == model.fingerprint
+
+    student, _ = apis(platform, tool_server, platform.course, sub="learner-ens")
+    item = student.get("/api/v1/practice/next").json()["item"]
+    res: dict = {}
+    for _ in range(3):
+        res = student.post("/api/v1/practice/answer", {"item_id": item["id"], "answer": right(db, item["id"])}).json()
+        item = res["next"]["item"]
+    mastery = {m["skill"]: m["p"] for m in res["mastery"]}
+    assert mastery
+    assert all(0.0 < p < 1.0 for p in mastery.values())
+    with db.session() as s:
+        served_by = set(s.scalars(select(Attempt.engine_model).where(Attempt.engine_model.is_not(None))))
+    assert served_by == {model.fingerprint}
+
+    # drop every cached state: the next request rebuilds the learner's state from the database
+    tool_server.app.extensions.pop("practice_engines", None)  # a fresh set of engines: nothing cached
+    again = {m["skill"]: m["p"] for m in student.get("/api/v1/practice/mastery").json()["mastery"]}
+    assert again == pytest.approx(mastery, abs=1e-4)
