@@ -388,18 +388,23 @@ class KTModel(ABC):
         directory.mkdir(parents=True, exist_ok=True)
         state_dict = {k: v.detach().cpu() for k, v in self.net.state_dict().items()}
         torch.save(state_dict, directory / "model.pt")
+        self._write_meta(directory)
+        return directory
+
+    def _write_meta(self, directory: Path, **extra: Any) -> None:
+        """``model.json``: name, schema version, fingerprint, config, vocab, items, metrics (and ``extra``)."""
         meta = {
             "schema_version": SCHEMA_VERSION,
             "model": self.name,
             "fingerprint": self.fingerprint,
             "config": dataclasses.asdict(self.config),
+            **extra,
             "vocab": self.vocab.to_dict(),
             "extra_items": {k: list(v) for k, v in self.extra_items.items()},
             "item_priors": self.item_priors,
             "metrics": self.metrics,
         }
         (directory / "model.json").write_text(json.dumps(meta, indent=1, default=float))
-        return directory
 
     @classmethod
     def load(cls, directory: str | Path) -> KTModel:

@@ -18,7 +18,6 @@ On ASSIST2009 fold 1 the mean of the logits of pfa + dkt + akt (question encoder
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 import uuid
 from collections.abc import Iterable, Mapping
@@ -30,7 +29,7 @@ import torch
 from torch import nn
 
 from adaptive.data import Response, ResponseLog
-from adaptive.models.base import SCHEMA_VERSION, Candidates, KTModel, Vocab
+from adaptive.models.base import Candidates, KTModel, Vocab
 from adaptive.state import State
 
 BASELINE_OPTIONS = ("seed", "max_iter")  # what the baseline's fit takes (as adaptive.champion gives it)
@@ -205,18 +204,7 @@ class EnsembleModel(KTModel):
         directory.mkdir(parents=True, exist_ok=True)
         for label, member in zip(self.labels, self.members, strict=True):
             member.save(directory / "members" / label)
-        meta = {
-            "schema_version": SCHEMA_VERSION,
-            "model": self.name,
-            "fingerprint": self.fingerprint,
-            "config": dataclasses.asdict(self.config),
-            "members": self.labels,
-            "vocab": self.vocab.to_dict(),
-            "extra_items": {k: list(v) for k, v in self.extra_items.items()},
-            "item_priors": self.item_priors,
-            "metrics": self.metrics,
-        }
-        (directory / "model.json").write_text(json.dumps(meta, indent=1, default=float))
+        self._write_meta(directory, members=self.labels)
         return directory
 
     @classmethod
