@@ -24,7 +24,7 @@ from lti_tool.services.item_formats import csv as csv_format
 from tests.conftest import TEST_SECRET
 from tests.practice.conftest import Api, run_jobs
 
-from .test_api import right
+from .test_tracker_serving import _play
 from .test_training import TINY, _run, _simulate, registry_of
 
 pytestmark = pytest.mark.usefixtures("engines_reset")
@@ -138,21 +138,12 @@ def test_practice_on_a_bank_uses_its_model_and_tracker_never_another_banks(platf
     assert not registry_of(tool_server, other).exists()
     _engine(tool_server, bank)  # the instructor's page loaded it before the training: reload now
 
-    def play(api: Api, n: int) -> tuple[list, dict]:
-        item = api.get("/api/v1/practice/next").json()["item"]
-        pairs, res = [], {}
-        for _ in range(n):
-            res = api.post("/api/v1/practice/answer", {"item_id": item["id"], "answer": right(db, item["id"])}).json()
-            pairs.append((tuple(s["key"] for s in item["skills"]), 1))
-            item = res["next"]["item"]
-        return pairs, res
-
-    pairs_x, res_x = play(student_x, 4)
+    pairs_x, res_x = _play(student_x, db, 4)
     expected_x = tracker.mastery(tracker.state_from_answers(pairs_x), keys)
     assert {m["skill"]: m["p"] for m in res_x["mastery"]} == {k: round(expected_x[k], 4) for k in keys}
 
     student_y, _ = apis(platform, tool_server, course_y, sub="learner-y")
-    pairs_y, res_y = play(student_y, 4)
+    pairs_y, res_y = _play(student_y, db, 4)
     expected_y = tracker.mastery(tracker.state_from_answers(pairs_y), keys)
     served_y = {m["skill"]: m for m in res_y["mastery"]}
     answered_y = {s for skills, _ in pairs_y for s in skills}
@@ -316,11 +307,7 @@ def test_an_ensemble_champion_serves_practice(platform, activity, bank, tool_ser
     assert eng.fingerprint == model.fingerprint
 
     student, _ = apis(platform, tool_server, platform.course, sub="learner-ens")
-    item = student.get("/api/v1/practice/next").json()["item"]
-    res: dict = {}
-    for _ in range(3):
-        res = student.post("/api/v1/practice/answer", {"item_id": item["id"], "answer": right(db, item["id"])}).json()
-        item = res["next"]["item"]
+    _, res = _play(student, db, 3)
     mastery = {m["skill"]: m["p"] for m in res["mastery"]}
     assert mastery
     assert all(0.0 < p < 1.0 for p in mastery.values())
