@@ -1,6 +1,7 @@
 """Knowledge-tracing quality on public datasets: our models against BKT and plain DKT, same folds, same run.
 
-    .venv/bin/python bench/kt_quality.py --datasets assist2009,assist2015,statics2011 --fold 1
+    .venv/bin/python bench/kt_quality.py --datasets assist2009,assist2015,statics2011 --folds 1
+    .venv/bin/python bench/kt_quality.py --datasets statics2011 --folds 1-5 --models dkt_plain,ensemble
 
 Every figure is question-level and leak-free (one prediction per event, from the student's earlier events; the
 expanded multi-skill rows of ASSIST2009 are collapsed into one event), on the test students of the fold, with
@@ -23,6 +24,10 @@ Variants and overrides (for tuning runs; every option is echoed in the output):
     --variant akt_kq=akt:kq_same=true         # a further model name: a base model with overrides
     --train weight_decay=1e-5,max_len=200     # adaptive.train.TrainConfig options for the sequence models
     --ensemble akt+dkt                        # mean of the listed models' logits, per event (models of this run)
+    --variant ens5=ensemble:'{"members": ["pfa", "dkt", "dkt"]}'   # a JSON object for options that are lists
+
+The JSON file (``--json``) holds ``{dataset: {fold: {model: metrics}}}``; an ``ensemble`` model's entry adds its
+members' test AUC, the AUC of their plain mean logit and the stacking weights, from the same predictions.
 """
 
 from __future__ import annotations
@@ -180,7 +185,7 @@ MODELS = {
     "dkt": ("dkt", {}),
     "akt": ("akt", {}),
     "dkt_plain": ("dkt", {"item_embeddings": False, "head": "skill"}),
-    "ensemble": ("ensemble", {}),  # the servable mean of pfa, dkt and akt (question encoder) logits
+    "ensemble": ("ensemble", {}),  # the servable stack of pfa, dkt and akt (question encoder) logits
 }
 
 
@@ -197,7 +202,9 @@ def parse_value(text: str) -> object:
 
 
 def parse_options(text: str) -> dict[str, object]:
-    """``key=value,key=value`` -> dict (ints, floats and booleans parsed)."""
+    """``key=value,key=value`` -> dict (ints, floats and booleans parsed); a JSON object is taken as it is."""
+    if text.strip().startswith("{"):
+        return dict(json.loads(text))
     out = {}
     for part in filter(None, text.split(",")):
         key, _, value = part.partition("=")
@@ -233,7 +240,16 @@ def run(dataset: str, fold: int, names: list[str], epochs: int, patience: int, b
                                              "batch_size": batch_size, "lr": lr, **(train_opts or {})}
             print(f"{name}: {kind} {json.dumps(cfg)} {json.dumps(opts)}", flush=True)
             model.fit(train, valid, **opts)
-            y, p = model.predict_log(test)
+            if kind == "ensemble":  # the members' own test AUC and their plain mean, from the same predictions
+                y, z = model._member_logits(test)
+                p = 1 / (1 + np.exp(-(np.asarray(model.weights) @ z + model.bias)))
+                member_auc = {lab: round(metrics(y, 1 / (1 + np.exp(-zk)))["auc"], 4)
+                              for lab, zk in zip(model.labels, z, strict=True)}
+                mean_auc = round(metrics(y, 1 / (1 + np.exp(-z.mean(0))))["auc"], 4)
+                print(f"{name}: members' test AUC {json.dumps(member_auc)}; their mean logit {mean_auc}; "
+                      f"combined {json.dumps(model.metrics['combine'])}", flush=True)
+            else:
+                y, p = model.predict_log(test)
             if name in in_ensemble:
                 aligned[name] = (y, p)  # predict_log gives every model's events in the log's order
             hist = model.metrics.get("train", {})
@@ -241,6 +257,9 @@ def run(dataset: str, fold: int, names: list[str], epochs: int, patience: int, b
                      "valid_auc": hist.get("best_valid_auc"), "config": cfg,
                      "epochs": [(e["epoch"], round(e["loss"], 4), round(e["valid_auc"], 4))
                                 for e in hist.get("epochs", [])]}
+            if kind == "ensemble":
+                extra.update(members_auc=member_auc, mean_logit_auc=mean_auc, combine=model.metrics["combine"],
+                             best_epochs={k: v.get("best_epoch") for k, v in hist.items() if isinstance(v, dict)})
         m = {k: v for k, v in metrics(y, p).items() if k != "reliability"}
         m.update(extra, seconds=round(time.time() - t0, 1))
         results[name] = m
@@ -263,25 +282,47 @@ def run(dataset: str, fold: int, names: list[str], epochs: int, patience: int, b
 PYBKT: dict[str, Any] = {"python": None, "num_fits": 1}  # set from the command line
 
 
-def table(all_results: dict[str, dict[str, dict]]) -> str:
-    lines = ["| dataset | model | AUC | margin over BKT (pyBKT if run) | over plain DKT | pyKT ref. DKT / AKT |",
+def table(all_results: dict[str, dict[int, dict[str, dict]]]) -> str:
+    """One row per dataset and model: the test AUC (mean ± SD over the folds run, with their count) and the mean
+    paired margins (the same folds) over BKT (pyBKT when it ran) and plain DKT."""
+    lines = ["| dataset | model | AUC (folds) | margin over BKT (pyBKT if run) | over plain DKT "
+             "| pyKT ref. DKT / AKT |",
              "|---|---|---|---|---|---|"]
-    for ds, res in all_results.items():
+    for ds, by_fold in all_results.items():
         ref = REFERENCE.get(ds, {})
-        bkt = "pybkt" if "pybkt" in res else "bkt"
-        for name, m in res.items():
-            margins = [f"{m['auc'] - res[b]['auc']:+.4f}" if b in res and b != name else "-"
-                       for b in (bkt, "dkt_plain")]
-            lines.append(f"| {ds} | {name} | {m['auc']:.4f} | {margins[0]} | {margins[1]} | "
+        folds = list(by_fold.values())
+        names = list(dict.fromkeys(n for res in folds for n in res))
+        for name in names:
+            aucs = np.array([res[name]["auc"] for res in folds if name in res])
+            auc = f"{aucs.mean():.4f}" + (f" ± {aucs.std(ddof=1):.4f} ({len(aucs)})" if len(aucs) > 1 else "")
+            margins = []
+            for base in ("bkt", "dkt_plain"):
+                diffs = [res[name]["auc"] - res[b]["auc"] for res in folds
+                         for b in [("pybkt" if base == "bkt" and "pybkt" in res else base)]
+                         if name in res and b in res and b != name]
+                margins.append(f"{np.mean(diffs):+.4f}" if diffs else "-")
+            lines.append(f"| {ds} | {name} | {auc} | {margins[0]} | {margins[1]} | "
                          f"{ref.get('DKT', '-')} / {ref.get('AKT', '-')} |")
     return "\n".join(lines)
+
+
+def parse_folds(text: str) -> list[int]:
+    """``1``, ``1,3`` or ``1-5`` -> the fold numbers (1 to 5)."""
+    folds: list[int] = []
+    for part in filter(None, text.split(",")):
+        lo, _, hi = part.partition("-")
+        folds.extend(range(int(lo), int(hi or lo) + 1))
+    if not folds or any(not 1 <= f <= 5 for f in folds):
+        raise ValueError(f"folds must be among 1 to 5: {text!r}")
+    return list(dict.fromkeys(folds))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--datasets", default="assist2009,assist2015,statics2011")
     ap.add_argument("--models", default="bkt,pfa,dkt_plain,dkt,akt")
-    ap.add_argument("--fold", type=int, default=1)
+    ap.add_argument("--fold", "--folds", dest="folds", default="1", metavar="K[,K|-K]",
+                    help="the folds to run: 1, 1,3 or 1-5 (a table row is the mean ± SD over them)")
     ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--patience", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
@@ -312,10 +353,18 @@ def main() -> None:
         label, _, opts = spec.partition(":")
         kind, cfg = MODELS[label]
         MODELS[label] = (kind, {**cfg, **parse_options(opts)})
-    all_results = {}
+    try:
+        folds = parse_folds(args.folds)
+    except ValueError as exc:
+        ap.error(str(exc))
+    all_results: dict[str, dict[int, dict[str, dict]]] = {}
     for ds in args.datasets.split(","):
-        all_results[ds] = run(ds, args.fold, args.models.split(","), args.epochs, args.patience, args.batch_size,
-                              args.lr, parse_options(args.train), args.ensemble)
+        for fold in folds:
+            all_results.setdefault(ds, {})[fold] = run(ds, fold, args.models.split(","), args.epochs, args.patience,
+                                                       args.batch_size, args.lr, parse_options(args.train),
+                                                       args.ensemble)
+            if len(folds) > 1:
+                print("\n" + table({ds: all_results[ds]}), flush=True)  # the folds so far
     print("\n" + table(all_results))
     if args.json:
         Path(args.json).write_text(json.dumps(all_results, indent=1, default=float))

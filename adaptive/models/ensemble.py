@@ -1,15 +1,28 @@
-"""An ensemble: P(correct) is the sigmoid of the mean of its member models' logits.
+"""An ensemble: P(correct) is the sigmoid of a weighted sum of its member models' logits (stacking).
 
     model = get_model_class("ensemble")()          # members: pfa, dkt, akt (question encoder, kq_same)
-    model = get_model_class("ensemble")(members=["pfa", ["dkt", {"hidden": 64}]])
+    model = get_model_class("ensemble")(members=["pfa", ["dkt", {"hidden": 64}]], combine="mean")
 
-``members`` lists model names or ``[name, {config overrides}]``. ``fit`` trains every member on the same log (the
-baseline gets only the options it takes) and records each member's training summary and ``fit_seconds``; the
-facade is the one of every model: a member's state lives inside the ensemble's (``state.data["members"]``, what
-each member keeps in its own state, JSON-able), its live form (tensors, the attention model's cache) in
-``state.cache``; each member encodes the candidates once and memoises its encoding on the ensemble's
-:class:`Candidates`. ``save`` writes ``model.json`` and each member in ``members/<label>/`` (its own ``model.pt``,
-loaded with ``weights_only=True``).
+``members`` lists model names or ``[name, {config overrides}]``; a repeated member (``dkt``, ``dkt``) is trained
+with the next seed (``seed + 1`` for the second, and so on), so repeats differ. ``fit`` trains every member on the
+same log (the baseline gets only the options it takes) and records each member's training summary and
+``fit_seconds``.
+
+How the members' logits ``z_k`` combine (``combine``):
+
+- ``"stacked"`` (the default): ``logit = bias + sum_k w_k z_k``, a logistic regression fitted on the validation
+  students' member predictions (MAP, Gaussian prior: each weight centred on 1/K with ``weight_sd``, the bias on 0
+  with the same SD). The validation students are the ``valid`` log, else 10 % of the training students held out of
+  every member's fit (the ones the sequence models hold out for early stopping anyway), so the weights are learned
+  on students no member was fitted on. With fewer than ``min_stack_events`` validation events the weights stay at
+  the mean.
+- ``"mean"``: ``logit = mean_k z_k``.
+
+The weights and bias are saved in ``model.json`` and recorded in ``metrics["combine"]``. The facade is the one of
+every model: a member's state lives inside the ensemble's (``state.data["members"]``, what each member keeps in its
+own state, JSON-able), its live form (tensors, the attention model's cache) in ``state.cache``; each member encodes
+the candidates once and memoises its encoding on the ensemble's :class:`Candidates`. ``save`` writes ``model.json``
+and each member in ``members/<label>/`` (its own ``model.pt``, loaded with ``weights_only=True``).
 
 On ASSIST2009 fold 1 the mean of the logits of pfa + dkt + akt (question encoder, kq_same) reached AUC 0.7857
 (bench/README.md, run R6, a bench computation over the members' predictions).
@@ -40,13 +53,26 @@ def _default_members() -> list[Any]:
     return ["pfa", "dkt", ["akt", {"question_layers": 1, "kq_same": True}]]
 
 
+COMBINE = ("stacked", "mean")
+
+
 @dataclasses.dataclass
 class EnsembleConfig:
     members: list[Any] = dataclasses.field(default_factory=_default_members)
+    combine: str = "stacked"  # "stacked": weights learned on validation students; "mean": the mean logit
+    weight_sd: float = 0.5  # prior SD of the stacking weights (around 1/K) and bias (around 0)
+    min_stack_events: int = 200  # fewer validation events than this: the mean
+    valid_frac: float = 0.1  # students held out of the members' fit when no validation log is given
 
     def __post_init__(self) -> None:
         if not self.members:
             raise ValueError("an ensemble needs at least one member")
+        if self.combine not in COMBINE:
+            raise ValueError(f"combine must be one of {COMBINE}, not {self.combine!r}")
+        if not self.weight_sd > 0:
+            raise ValueError("weight_sd must be positive")
+        if not 0.0 < self.valid_frac < 1.0:
+            raise ValueError("valid_frac must be in (0, 1)")
         for spec in self.members:
             name, overrides = _spec(spec)
             if name == "ensemble":
@@ -75,7 +101,7 @@ def _labels(names: list[str]) -> list[str]:
 
 
 class EnsembleModel(KTModel):
-    """The sigmoid of the mean of the members' logits (see the module docstring)."""
+    """The sigmoid of a weighted sum of the members' logits (see the module docstring)."""
 
     name = "ensemble"
     Config = EnsembleConfig
@@ -88,6 +114,8 @@ class EnsembleModel(KTModel):
         specs = [_spec(s) for s in self.config.members]
         self.members = [get_model_class(name)(**opts) for name, opts in specs]
         self.labels = _labels([m.name for m in self.members])
+        self.weights = [1.0 / len(self.members)] * len(self.members)  # the mean until stacking fits them
+        self.bias = 0.0
         self.net = self.build_net()
         self.net.eval()
 
@@ -98,34 +126,95 @@ class EnsembleModel(KTModel):
 
     # --- training -----------------------------------------------------------------------------------------------
     def fit(self, log: ResponseLog, valid: ResponseLog | None = None, **options: Any) -> EnsembleModel:
-        """Fit every member on ``log`` (``valid`` for their early stopping); the baseline members get only
-        ``seed`` and ``max_iter`` of the options."""
+        """Fit every member on ``log`` (``valid`` for their early stopping and the stacking weights; without it,
+        ``valid_frac`` of the students are held out of every member for both); the baseline members get only
+        ``seed`` and ``max_iter`` of the options, a repeated member the next seed."""
+        from adaptive.data import split_by_student
         from adaptive.evaluate import evaluate_model
         from adaptive.models import BASELINE
 
         if len(log) == 0:
             raise ValueError("cannot fit on an empty log")
         t0 = time.time()
+        seed = int(options.get("seed", 0))
+        if (valid is None or len(valid) == 0) and log.n_students >= 2:
+            log, valid = split_by_student(log, 1.0 - self.config.valid_frac, seed=seed)
         self.vocab = Vocab.build(log)
         self._cand_cache.clear()
         train: dict[str, Any] = {}
+        repeats: dict[str, int] = {}
         for label, member in zip(self.labels, self.members, strict=True):
             opts = dict(options)
+            repeats[member.name] = repeats.get(member.name, -1) + 1
+            if repeats[member.name]:
+                opts["seed"] = seed + repeats[member.name]
             if member.name == BASELINE:
                 opts = {k: v for k, v in opts.items() if k in BASELINE_OPTIONS}
             member.fit(log, valid=valid, **opts)
             summary = {k: v for k, v in member.metrics.get("train", {}).items() if k != "epochs"}
             train[label] = {"model": member.name, "fit_seconds": member.metrics.get("fit_seconds"), **summary}
+            if "seed" in opts:
+                train[label]["seed"] = opts["seed"]
             if "valid" in member.metrics:
                 train[label]["valid"] = member.metrics["valid"]
         self.net = self.build_net()
         self.net.eval()
         self.fingerprint = f"{self.name}-{uuid.uuid4().hex[:12]}"
-        self.metrics = {"train": train, "fit_seconds": round(time.time() - t0, 2),
+        self.metrics = {"train": train, "fit_seconds": 0.0,
                         "n_train_students": log.n_students, "n_train_responses": len(log)}
+        self.metrics["combine"] = self._fit_weights(valid)
+        self.metrics["fit_seconds"] = round(time.time() - t0, 2)
         if valid is not None and len(valid):
             self.metrics["valid"] = {k: v for k, v in evaluate_model(self, valid).items() if k != "reliability"}
         return self
+
+    def _member_logits(self, log: ResponseLog, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+        """(y, z): the outcomes and the members' logits [K, N] for every event of ``log``, in the log's order."""
+        y_ref: np.ndarray | None = None
+        zs = []
+        for member in self.members:
+            y, p = member.predict_log(log, batch_size=batch_size)
+            if y_ref is None:
+                y_ref = y
+            elif len(y) != len(y_ref) or not np.array_equal(y, y_ref):
+                raise RuntimeError(f"ensemble: member {member.name} scored the events in another order")
+            p = np.clip(p, _EPS, 1.0 - _EPS)
+            zs.append(np.log(p) - np.log1p(-p))
+        assert y_ref is not None
+        return y_ref, np.stack(zs)
+
+    def _fit_weights(self, valid: ResponseLog | None) -> dict[str, Any]:
+        """Set ``weights`` and ``bias`` (see the module docstring); what was done, for ``metrics["combine"]``."""
+        k = len(self.members)
+        self.weights, self.bias = [1.0 / k] * k, 0.0
+        n = len(valid) if valid is not None else 0
+        done: dict[str, Any] = {"method": "mean", "n_events": n}
+        if self.config.combine == "stacked" and valid is not None and n >= self.config.min_stack_events:
+            y_np, z_np = self._member_logits(valid)
+            z = torch.from_numpy(z_np.T.astype(np.float64))
+            y = torch.from_numpy(y_np.astype(np.float64))
+            w = torch.full((k,), 1.0 / k, dtype=torch.float64, requires_grad=True)
+            b = torch.zeros((), dtype=torch.float64, requires_grad=True)
+            prior = torch.full((k,), 1.0 / k, dtype=torch.float64)
+            opt = torch.optim.LBFGS([w, b], lr=1, max_iter=200, history_size=20, line_search_fn="strong_wolfe",
+                                    tolerance_grad=1e-9)
+            bce = nn.BCEWithLogitsLoss(reduction="sum")
+            var2 = 2 * self.config.weight_sd ** 2
+
+            def closure() -> torch.Tensor:
+                opt.zero_grad()
+                loss = bce(z @ w + b, y) + (((w - prior) ** 2).sum() + b ** 2) / var2
+                loss.backward()
+                return loss
+
+            opt.step(closure)
+            weights, bias = w.detach().tolist(), float(b.detach())
+            if all(np.isfinite(weights)) and np.isfinite(bias):
+                self.weights, self.bias = [float(v) for v in weights], bias
+                done["method"] = "stacked"
+        done.update(weights=dict(zip(self.labels, (round(v, 4) for v in self.weights), strict=True)),
+                    bias=round(self.bias, 4))
+        return done
 
     # --- items --------------------------------------------------------------------------------------------------
     def register_items(self, mapping: Mapping[str, Iterable[str]],
@@ -173,28 +262,17 @@ class EnsembleModel(KTModel):
                 mc = member.encode_candidates(raw)
                 cands.memo[key] = mc
             member._check(ms)
-            logits.append(member._score(ms, mc).float())
-        return torch.stack(logits).mean(0)
+            logits.append(member._score(ms, mc).float() * self.weights[i])
+        return torch.stack(logits).sum(0) + self.bias
 
     # --- batch scoring (evaluation) -----------------------------------------------------------------------------
     @torch.no_grad()
     def predict_log(self, log: ResponseLog, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-        """The sigmoid of the mean of the members' logits for every event (in the log's order; the members'
-        probabilities are clipped to [1e-7, 1 - 1e-7] before their logits are taken)."""
-        y_ref: np.ndarray | None = None
-        total: np.ndarray | None = None
-        for member in self.members:
-            y, p = member.predict_log(log, batch_size=batch_size)
-            if y_ref is None:
-                y_ref = y
-            elif len(y) != len(y_ref) or not np.array_equal(y, y_ref):
-                raise RuntimeError(f"ensemble: member {member.name} scored the events in another order")
-            p = np.clip(p, _EPS, 1.0 - _EPS)
-            z = np.log(p) - np.log1p(-p)
-            total = z if total is None else total + z
-        assert y_ref is not None
-        assert total is not None
-        return y_ref, 1.0 / (1.0 + np.exp(-total / len(self.members)))
+        """The combined prediction for every event (in the log's order; the members' probabilities are clipped to
+        [1e-7, 1 - 1e-7] before their logits are taken)."""
+        y, z = self._member_logits(log, batch_size=batch_size)
+        total = np.asarray(self.weights) @ z + self.bias
+        return y, 1.0 / (1.0 + np.exp(-total))
 
     # --- persistence --------------------------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
@@ -204,12 +282,12 @@ class EnsembleModel(KTModel):
         directory.mkdir(parents=True, exist_ok=True)
         for label, member in zip(self.labels, self.members, strict=True):
             member.save(directory / "members" / label)
-        self._write_meta(directory, members=self.labels)
+        self._write_meta(directory, members=self.labels, weights=self.weights, bias=self.bias)
         return directory
 
     @classmethod
     def _from_saved(cls, directory: Path, meta: Mapping[str, Any]) -> KTModel:
-        model = cls(cls.Config(members=list(meta["config"]["members"])))
+        model = cls(cls.Config(**{**meta["config"], "members": list(meta["config"]["members"])}))
         labels = list(meta.get("members", model.labels))
         if labels != model.labels:
             raise ValueError(f"{directory}: members {labels} do not match the config's {model.labels}")
@@ -218,6 +296,11 @@ class EnsembleModel(KTModel):
             if new.name != old.name:
                 raise ValueError(f"{directory}: member {label} is a {new.name} model, the config says {old.name}")
         model.members = members
+        k = len(members)
+        model.weights = [float(v) for v in meta.get("weights", [1.0 / k] * k)]  # saved before stacking: the mean
+        model.bias = float(meta.get("bias", 0.0))
+        if len(model.weights) != k:
+            raise ValueError(f"{directory}: {len(model.weights)} weights for {k} members")
         model.vocab = Vocab.from_dict(meta["vocab"])
         model.extra_items = {k: tuple(v) for k, v in meta.get("extra_items", {}).items()}
         model.item_priors = {k: float(v) for k, v in meta.get("item_priors", {}).items()}

@@ -31,6 +31,11 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
 
 
+def _combined(model: EnsembleModel, z: list[np.ndarray] | np.ndarray) -> np.ndarray:
+    """What the ensemble predicts from its members' logits: the sigmoid of its weighted sum plus its bias."""
+    return _sigmoid(np.tensordot(np.asarray(model.weights), np.asarray(z), axes=1) + model.bias)
+
+
 def _short(log: ResponseLog, n: int = WINDOW - 4) -> ResponseLog:
     """Each student's first n events: shorter than the attention window, so batch and incremental scoring see
     the same history."""
@@ -76,13 +81,13 @@ def test_fit_records_each_member(ens):
     assert model.fingerprint.startswith("ensemble-")
 
 
-def test_predict_proba_is_the_mean_of_member_logits(ens):
+def test_predict_proba_combines_the_member_logits(ens):
     model, test = ens
     seq = test.sequences()[0][:15]
     state = model.state_from_history(seq)
     p = model.predict_proba(state, CANDS)
     z = [_logit(m.predict_proba(m.state_from_history(seq), CANDS)) for m in model.members]
-    assert np.allclose(p, _sigmoid(np.mean(z, 0)), atol=1e-5)
+    assert np.allclose(p, _combined(model, z), atol=1e-5)
     # members do differ, so the mean is not any one of them
     assert max(np.abs(z[0] - z[1]).max(), np.abs(z[0] - z[2]).max()) > 1e-2
     # the candidates' member encodings are memoised on the ensemble's Candidates
@@ -94,14 +99,14 @@ def test_predict_proba_is_the_mean_of_member_logits(ens):
     assert np.allclose(model.predict_proba(seq, CANDS), p)
 
 
-def test_predict_log_is_the_mean_of_member_logits(ens):
+def test_predict_log_combines_the_member_logits(ens):
     model, test = ens
     y, p = model.predict_log(test)
     members = [m.predict_log(test) for m in model.members]
     for ym, _ in members:
         assert np.array_equal(ym, y)
-    z = np.mean([_logit(np.clip(pm, 1e-7, 1 - 1e-7)) for _, pm in members], 0)
-    assert np.allclose(p, _sigmoid(z), atol=1e-5)
+    z = [_logit(np.clip(pm, 1e-7, 1 - 1e-7)) for _, pm in members]
+    assert np.allclose(p, _combined(model, z), atol=1e-5)
 
 
 def test_incremental_matches_history_and_batch(ens):
@@ -160,7 +165,7 @@ def test_mastery_through_virtual_items(ens):
     assert all(0 < p < 1 and u > 0 for p, u in m.values())
     z = [_logit(mem.predict_proba(mem.state_from_history(test.sequences()[4][:12]), [("\x00skill:s1", ("s1",))]))
          for mem in model.members]
-    assert m["s1"][0] == pytest.approx(float(_sigmoid(np.mean(z))), abs=1e-5)
+    assert m["s1"][0] == pytest.approx(float(_combined(model, z)[0]), abs=1e-5)
 
 
 def test_stale_states_are_refused(ens, sim):
@@ -239,7 +244,8 @@ def test_register_items_difficulty_reaches_members(ens, tmp_path):
     seeded = copy.predict_proba(state, ["new-q"])  # its skills now come from register_items
     assert float(_logit(base)[0] - _logit(seeded)[0]) == pytest.approx(1.5, abs=1e-4)
     z = [_logit(m.predict_proba(m.init_state(), ["new-q"])) for m in copy.members]
-    assert np.allclose(seeded, _sigmoid(np.mean(z, 0)), atol=1e-5)
+    # each member's prediction includes the seed; the ensemble shifts its combination by the seed once
+    assert np.allclose(seeded, _sigmoid(_logit(_combined(copy, [zk + 1.5 for zk in z])) - 1.5), atol=1e-5)
     copy.save(tmp_path / "m2")
     assert load_model(tmp_path / "m2").members[1].item_priors == {"new-q": 1.5}
     copy.register_items({}, difficulty={"new-q": None})
@@ -280,3 +286,76 @@ def test_cli_train_and_evaluate(tmp_path):
     assert metrics["model"] == "ensemble"
     assert metrics["n"] == 20 * 20
     assert 0.5 < metrics["auc"] <= 1.0
+
+
+def test_stacking_weights_follow_the_informative_member(monkeypatch):
+    """The stacking regression on known member logits: y depends on member 0 only (twice its logit), member 1 is
+    noise; the fit recovers about (2, 0)."""
+    rng = np.random.default_rng(0)
+    n = 5000
+    z = rng.normal(0.0, 1.0, (2, n))
+    y = (rng.random(n) < _sigmoid(2.0 * z[0] - 0.3)).astype(float)
+    model = EnsembleModel(members=["pfa", "pfa"])
+    monkeypatch.setattr(model, "_member_logits", lambda log, batch_size=64: (y, z))
+    events = type("Log", (), {"__len__": lambda self: n})()  # only its length is read; the logits are given
+    done = model._fit_weights(events)
+    assert done["method"] == "stacked"
+    assert model.weights[0] == pytest.approx(2.0, abs=0.2)
+    assert abs(model.weights[1]) < 0.1
+    assert model.bias == pytest.approx(-0.3, abs=0.1)
+    assert done["weights"] == {"pfa": round(model.weights[0], 4), "pfa_2": round(model.weights[1], 4)}
+
+
+def test_mean_when_asked_or_when_validation_is_thin(sim):
+    _, _, train, test = sim
+    mean = get_model_class("ensemble")(members=["pfa", "pfa"], combine="mean").fit(train, test)
+    assert mean.metrics["combine"]["method"] == "mean"
+    assert mean.weights == [0.5, 0.5]
+    assert mean.bias == 0.0
+    thin = get_model_class("ensemble")(members=["pfa", "pfa"], min_stack_events=10**6).fit(train, test)
+    assert thin.metrics["combine"] == {"method": "mean", "n_events": len(test), "weights": {"pfa": 0.5, "pfa_2": 0.5},
+                                       "bias": 0.0}
+    with pytest.raises(ValueError, match="combine"):
+        EnsembleModel(combine="median")
+
+
+def test_stacked_weights_are_saved_and_old_models_load_as_the_mean(ens, tmp_path):
+    model, test = ens
+    assert model.metrics["combine"]["method"] == "stacked"  # fitted without a validation log: on held-out students
+    assert model.metrics["combine"]["n_events"] > 0
+    assert model.weights != [1 / 3] * 3
+    model.save(tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
+    assert loaded.weights == model.weights
+    assert loaded.bias == model.bias
+    meta = json.loads((tmp_path / "m" / "model.json").read_text())
+    for key in ("weights", "bias", "combine"):  # a model saved before stacking existed
+        meta.pop(key, None)
+        meta["config"].pop(key, None)
+    (tmp_path / "m" / "model.json").write_text(json.dumps(meta))
+    old = load_model(tmp_path / "m")
+    assert old.weights == [1 / 3] * 3
+    assert old.bias == 0.0
+    _y, p = old.predict_log(test)
+    z = [_logit(np.clip(m.predict_log(test)[1], 1e-7, 1 - 1e-7)) for m in old.members]
+    assert np.allclose(p, _sigmoid(np.mean(z, 0)), atol=1e-6)
+
+
+def test_stacking_holds_out_students_no_member_was_fitted_on(sim):
+    _, _, train, _ = sim
+    model = get_model_class("ensemble")(members=["pfa", ["dkt", {"d_model": 8, "hidden": 8}]])
+    model.fit(train, epochs=1, batch_size=64, seed=3)
+    held = round(0.1 * train.n_students)
+    assert model.metrics["n_train_students"] == train.n_students - held
+    assert model.members[0].metrics["n_train_students"] == train.n_students - held
+    assert model.metrics["combine"]["n_events"] > 0
+
+
+def test_repeated_members_train_with_the_next_seeds(sim):
+    _, _, train, test = sim
+    model = get_model_class("ensemble")(members=[["dkt", {"d_model": 8, "hidden": 8}]] * 3)
+    model.fit(train, test, epochs=1, batch_size=64, seed=7)
+    assert [model.metrics["train"][label].get("seed") for label in model.labels] == [7, 8, 9]
+    p = [m.predict_log(test)[1] for m in model.members]
+    assert not np.allclose(p[0], p[1])
+    assert not np.allclose(p[1], p[2])
