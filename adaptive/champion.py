@@ -118,6 +118,8 @@ def train_and_select(
         model.fit(train, **_options_for(name, train_options, seed))
         metrics = {k: v for k, v in evaluate_model(model, held).items() if k != "reliability"}
         metrics["fit_seconds"] = model.metrics.get("fit_seconds")
+        if "combine" in model.metrics:  # an ensemble's member weights, shown with its candidate row
+            metrics["combine"] = model.metrics["combine"]
         model.metrics["heldout"] = metrics
         model.save(registry / name)
         results[name] = metrics

@@ -54,13 +54,21 @@ def engine_summary(registry: Path) -> dict[str, Any]:
         value = (candidates.get(name) or {}).get("auc")
         return float(value) if value is not None and value == value else None  # noqa: PLR0124 - nan check
 
+    def weights(name: str) -> str:
+        """An ensemble candidate's members and their weights, "PFA 0.42 · DKT 0.31" ("" for any other model)."""
+        combine = (candidates.get(name) or {}).get("combine") or {}
+        try:
+            return " · ".join(f"{str(k).upper()} {float(v):.2f}" for k, v in (combine.get("weights") or {}).items())
+        except (AttributeError, TypeError, ValueError):
+            return ""
+
     return {
         "trained": True, "champion": champion, "is_baseline": champion == BASELINE, "thin": not candidates,
         "decided_at": decided_at, "champion_auc": auc(champion), "baseline_auc": auc(BASELINE),
         "n_students": int(record.get("n_students") or 0), "n_responses": int(record.get("n_responses") or 0),
         "n_heldout_students": int(record.get("n_heldout_students") or 0),
         "thresholds": record.get("thresholds") or {},
-        "candidates": [{"name": k, "auc": auc(k)} for k in sorted(candidates)],
+        "candidates": [{"name": k, "auc": auc(k), "weights": weights(k)} for k in sorted(candidates)],
     }
 
 

@@ -300,11 +300,19 @@ def test_an_ensemble_champion_serves_practice(platform, activity, bank, tool_ser
     registry = registry_of(tool_server, bank)
     model.save(registry / "ensemble")
     (registry / "champion.json").write_text(json.dumps(
-        {"champion": "ensemble", "path": "ensemble", "fingerprint": model.fingerprint, "candidates": {},
+        {"champion": "ensemble", "path": "ensemble", "fingerprint": model.fingerprint,
+         "candidates": {"pfa": {"auc": 0.61}, "ensemble": {"auc": 0.68, "combine": model.metrics["combine"]}},
          "n_students": log.n_students, "n_responses": len(log)}))
     eng = _engine(tool_server, bank)
     assert eng.model.name == "ensemble"
     assert eng.fingerprint == model.fingerprint
+
+    # the instructor's panel shows the ensemble's member weights next to its held-out AUC
+    page = platform.launch("instructor").html
+    weights = model.metrics["combine"]["weights"]
+    shown = " · ".join(f"{k.upper()} {v:.2f}" for k, v in weights.items())
+    assert list(weights) == ["pfa", "dkt", "akt"]
+    assert f"(weights: {shown})" in page
 
     student, _ = apis(platform, tool_server, platform.course, sub="learner-ens")
     _, res = _play(student, db, 3)
