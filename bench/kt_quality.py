@@ -365,9 +365,9 @@ def main() -> None:
                                                        args.ensemble)
             if len(folds) > 1:
                 print("\n" + table({ds: all_results[ds]}), flush=True)  # the folds so far
+            if args.json:  # after every fold: a long run stopped half-way keeps what it measured
+                Path(args.json).write_text(json.dumps(all_results, indent=1, default=float))
     print("\n" + table(all_results))
-    if args.json:
-        Path(args.json).write_text(json.dumps(all_results, indent=1, default=float))
 
 
 if __name__ == "__main__":
