@@ -242,7 +242,7 @@ def run(dataset: str, fold: int, names: list[str], epochs: int, patience: int, b
             model.fit(train, valid, **opts)
             if kind == "ensemble":  # the members' own test AUC and their plain mean, from the same predictions
                 y, z = model._member_logits(test)
-                p = 1 / (1 + np.exp(-(np.asarray(model.weights) @ z + model.bias)))
+                p = 1 / (1 + np.exp(-model.combine_logits(z)))
                 member_auc = {lab: round(metrics(y, 1 / (1 + np.exp(-zk)))["auc"], 4)
                               for lab, zk in zip(model.labels, z, strict=True)}
                 mean_auc = round(metrics(y, 1 / (1 + np.exp(-z.mean(0))))["auc"], 4)

@@ -272,8 +272,11 @@ class EnsembleModel(KTModel):
         """The combined prediction for every event (in the log's order; the members' probabilities are clipped to
         [1e-7, 1 - 1e-7] before their logits are taken)."""
         y, z = self._member_logits(log, batch_size=batch_size)
-        total = np.asarray(self.weights) @ z + self.bias
-        return y, 1.0 / (1.0 + np.exp(-total))
+        return y, 1.0 / (1.0 + np.exp(-self.combine_logits(z)))
+
+    def combine_logits(self, z: np.ndarray) -> np.ndarray:
+        """The ensemble's logit from its members' logits ``z`` [K, N] (as ``_member_logits`` gives them)."""
+        return np.asarray(self.weights) @ z + self.bias
 
     # --- persistence --------------------------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
