@@ -181,7 +181,8 @@ class BKT:
 
 
 MODELS = {
-    "pfa": ("pfa", {}),
+    "pfa": ("pfa", {}),  # with its recency features (streaks, moving averages, runs)
+    "pfa_counts": ("pfa", {"recency": False}),  # classic PFA + item difficulty: success and failure counts only
     "dkt": ("dkt", {}),
     "akt": ("akt", {}),
     "dkt_plain": ("dkt", {"item_embeddings": False, "head": "skill"}),

@@ -429,7 +429,10 @@ class KTModel(ABC):
         """The model saved in ``directory`` (``meta``: its model.json, already checked); composite models such as
         the ensemble override this to load their members."""
         known = {f.name for f in dataclasses.fields(cls.Config)}
-        model = cls(cls.Config(**{k: v for k, v in meta["config"].items() if k in known}))
+        saved = {k: v for k, v in meta["config"].items() if k in known}
+        # an option the saved model predates takes the value it had then (Config.legacy), not today's default
+        legacy = {k: v for k, v in getattr(cls.Config, "legacy", {}).items() if k not in saved}
+        model = cls(cls.Config(**legacy, **saved))
         model.vocab = Vocab.from_dict(meta["vocab"])
         model.extra_items = {k: tuple(v) for k, v in meta.get("extra_items", {}).items()}
         model.item_priors = {k: float(v) for k, v in meta.get("item_priors", {}).items()}

@@ -182,7 +182,9 @@ def test_strong_decay_and_loose_bound_fall_back_or_floor_exactly(monkeypatch):
     model.fingerprint = "akt-large-scores"
     p = model.predict_proba(model.state_from_history(hist), cands)
     assert calls, "the fallback was not taken"
-    assert np.abs(p - banded_reference(model, hist, cands)).max() < TOL
+    # scores 1,600 times larger: float32 rounding of the matrix products (whose kernels differ between CPUs) is
+    # up to about 4e-5 here on an AMD EPYC, under 1e-5 on others; a wrong formula is off by far more
+    assert np.abs(p - banded_reference(model, hist, cands)).max() < 10 * TOL
 
 
 def test_serving_on_a_trained_model_matches_batch_forward(sim):

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
 
 from adaptive import Response, StaleStateError, get_model_class, load_model
+from adaptive.data import ResponseLog
 from adaptive.evaluate import evaluate_model
-from adaptive.models.baseline import PFAModel
+from adaptive.models.baseline import GLOBAL_RECENCY, SKILL_RECENCY, PFAModel, Recency
 from adaptive.state import State
 
 
@@ -82,3 +85,64 @@ def test_save_load_state_roundtrip_and_unknown_items(sim, tmp_path):
     other = PFAModel().fit(train)
     with pytest.raises(StaleStateError):
         other.predict_proba(state, cands)
+
+
+def _streaky_log(n_students: int, seed: int) -> ResponseLog:
+    """Answers that the counts cannot explain: each student's knowledge of a skill flips between known (P = 0.9)
+    and not known (P = 0.2) with probability 0.15 per answer, so the latest answers tell the most."""
+    rng = np.random.default_rng(seed)
+    seqs = {}
+    for u in range(n_students):
+        known = {s: bool(rng.random() < 0.5) for s in ("a", "b", "c")}
+        events = []
+        for t in range(60):
+            s = ("a", "b", "c")[(t // 5) % 3]
+            if rng.random() < 0.15:
+                known[s] = not known[s]
+            p = 0.9 if known[s] else 0.2
+            events.append(Response.make(f"u{u}", f"{s}{int(rng.integers(20))}", [s], int(rng.random() < p), t))
+        seqs[f"u{u}"] = events
+    return ResponseLog(seqs)
+
+
+def test_recency_features_learn_what_counts_cannot():
+    train, test = _streaky_log(300, 0), _streaky_log(150, 1)
+    counts_only = evaluate_model(PFAModel(recency=False).fit(train), test)["auc"]
+    with_recency = evaluate_model(PFAModel().fit(train), test)["auc"]
+    assert with_recency > counts_only + 0.03
+    weights = dict(zip(SKILL_RECENCY + GLOBAL_RECENCY, PFAModel().fit(train).net.recency.tolist(), strict=True))
+    assert weights["skill_ema_0.5"] > 0  # a right answer just now raises the next P on that skill
+
+
+def test_serving_recency_features_equal_the_training_ones():
+    """Repeated items, runs of the same skills, multi-skill items and skills the model never saw: the features
+    served from a state equal the ones ``features`` computes for the same event in training."""
+    seq = [Response.make("u", i, s, c, t) for t, (i, s, c) in enumerate([
+        ("x1", ["a"], 1), ("x1", ["a"], 0), ("x2", ["a"], 1), ("x3", ["a", "b"], 1), ("x4", ["b", "a"], 0),
+        ("x5", ["new"], 1), ("x1", ["a"], 1), ("x6", ["b"], 0), ("x6", ["b"], 0), ("x6", ["b"], 0), ("x2", ["a"], 1),
+        ("x7", [], 1), ("x3", ["a", "b"], 0)])]
+    model = PFAModel().fit(ResponseLog({"u": seq[:6], "v": seq[3:]}))
+    feats = model.features(ResponseLog({"u": seq}))
+    state = model.init_state()
+    for t, r in enumerate(seq):
+        cands = model.encode_candidates([(r.item_id, list(r.skill_ids)), ("other", ["a"])])
+        served = model._recency_features(Recency(state.data.get("recency")), cands)
+        n_sk = len(r.skill_ids)
+        assert torch.allclose(served["rec_global"][0], feats["rec_global"][t]), t
+        assert torch.allclose(served["rec_skill"][0, :n_sk], feats["rec_skill"][t, :n_sk]), t
+        assert model.predict_proba(state, cands)[0] == pytest.approx(
+            float(torch.sigmoid(model.net({k: v[t : t + 1] for k, v in feats.items() if k != "y"})).detach()), abs=1e-6)
+        state = model.update(state, r)
+        state = State.from_json(state.to_json())  # the recency part survives the database round trip
+
+
+def test_a_model_saved_before_the_recency_features_loads_without_them(sim, tmp_path):
+    _, _, train, test = sim
+    old = PFAModel(recency=False).fit(train)
+    old.save(tmp_path / "m")
+    meta = json.loads((tmp_path / "m" / "model.json").read_text())
+    del meta["config"]["recency"], meta["config"]["sd_recency"]  # as written by the earlier version
+    (tmp_path / "m" / "model.json").write_text(json.dumps(meta))
+    loaded = load_model(tmp_path / "m")
+    assert loaded.config.recency is False
+    assert np.allclose(loaded.predict_log(test)[1], old.predict_log(test)[1])
