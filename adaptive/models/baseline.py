@@ -76,12 +76,15 @@ class Recency:
     - ``prev`` / ``run``: the previous answer's skills and how many answers in a row had exactly those skills.
     """
 
-    def __init__(self, data: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, data: Mapping[str, Any] | None = None, copy: bool = True) -> None:
+        """From ``to_data``'s dict (``copy=False``: share its containers, for reading only)."""
         data = data or {}
-        self.skills: dict[str, list[float]] = {k: list(v) for k, v in data.get("skills", {}).items()}
+        self.skills: dict[str, list[float]] = (
+            {k: list(v) for k, v in data.get("skills", {}).items()} if copy else data.get("skills", {}))
         self.last = float(data.get("last", 0.0))
         self.emas: list[float] = list(data.get("emas", [0.0] * len(RECENCY_DECAYS)))
-        self.items: dict[str, list[float]] = {k: list(v) for k, v in data.get("items", {}).items()}
+        self.items: dict[str, list[float]] = (
+            {k: list(v) for k, v in data.get("items", {}).items()} if copy else data.get("items", {}))
         self.prev: list[str] = list(data.get("prev", []))
         self.run = int(data.get("run", 0))
 
@@ -321,7 +324,7 @@ class PFAModel(KTModel):
             "F_all": torch.full((n,), float(state.data.get("F_all", 0))),
         }
         if self.config.recency:
-            feats |= self._recency_features(Recency(state.data.get("recency")), cands)
+            feats |= self._recency_features(Recency(state.data.get("recency"), copy=False), cands)
         return self.net(feats)
 
     @staticmethod
@@ -330,19 +333,28 @@ class PFAModel(KTModel):
         names = cands.skill_names  # index 0 is "no skill"
         per_skill = torch.tensor([[0.0] * len(SKILL_RECENCY)] + [rec.skill_features(s) for s in names[1:]])
         n = len(cands)
-        glob = torch.tensor(rec.global_features("", ()), dtype=torch.float32).repeat(n, 1)
-        for i, item_id in enumerate(cands.ids):  # answered items (few): their attempts and last answer
-            if item_id in rec.items:
-                glob[i, 1 + len(RECENCY_DECAYS)] = math.log1p(rec.items[item_id][0])
-                glob[i, 2 + len(RECENCY_DECAYS)] = rec.items[item_id][1]
+        glob = np.tile(np.asarray(rec.global_features("", ()), np.float32), (n, 1))
+        positions = cands.memo.get("pfa:positions")
+        if positions is None:  # item id -> its rows among the candidates, once per candidate set
+            positions = {}
+            for i, item_id in enumerate(cands.ids):
+                positions.setdefault(item_id, []).append(i)
+            cands.memo["pfa:positions"] = positions
+        col = 1 + len(RECENCY_DECAYS)  # log1p_item_attempts, then item_last
+        for item_id, (attempts, last) in rec.items.items():  # the items answered so far (fewer than candidates)
+            for i in positions.get(item_id, ()):
+                glob[i, col] = math.log1p(attempts)
+                glob[i, col + 1] = last
+        glob_t = torch.from_numpy(glob)
         if rec.prev:  # candidates with exactly the previous answer's skills
             keys = cands.skill_keys
-            in_prev = torch.tensor([False] + [s in set(rec.prev) for s in names[1:]])
+            prev = set(rec.prev)
+            in_prev = torch.tensor([False] + [s in prev for s in names[1:]])
             present = keys > 0
-            same = (in_prev[keys] | ~present).all(-1) & (present.sum(-1) == len(rec.prev))
-            glob[:, -2] = same.float()
-            glob[:, -1] = same.float() * math.log1p(rec.run)
-        return {"rec_skill": per_skill[cands.skill_keys], "rec_global": glob}
+            same = (in_prev[keys] | ~present).all(-1) & (present.sum(-1) == len(prev))
+            glob_t[:, -2] = same.float()
+            glob_t[:, -1] = same.float() * math.log1p(rec.run)
+        return {"rec_skill": per_skill[cands.skill_keys], "rec_global": glob_t}
 
     def _vocab_index(self, names: Sequence[str]) -> torch.Tensor:
         return torch.tensor([self.vocab.skills.get(s, 0) for s in names], dtype=torch.long)
