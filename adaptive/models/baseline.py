@@ -7,11 +7,12 @@
 
 The recency features (:class:`Recency`, one weight each) say what counts cannot: how the student's latest answers
 went. Per skill of the item (averaged over its skills): the current streak of right or wrong answers on it (at least
-1, 2, 3), exponential moving averages of its answers (+1 right, -1 wrong) with decays 0.5, 0.8 and 0.95, and whether
-the skill is new to the student. Over all skills: the moving averages of every answer, how often this very item was
-answered before and how it went last time, and whether the item has the same skills as the previous one (with the
-length of that run). In the spirit of Gervet et al.'s "best-LR" (2020) and R-PFA: on ASSIST2009 fold 1 they take the
-test AUC from 0.770 to 0.779 (bench/README.md).
+1, 2, 3), exponential moving averages of its answers (+1 right, -1 wrong) with decays 0.5, 0.8 and 0.95, the
+residuals of its answers (1/0 minus the item's success rate in training: moving averages with decays 0.8 and 0.95,
+and their mean), and whether the skill is new to the student. Over all skills: the last answer, the moving averages
+and the residuals of every answer, how often this very item was answered before and how it went last time, and
+whether the item has the same skills as the previous one (with the length of that run). In the spirit of Gervet et
+al.'s "best-LR" (2020), R-PFA and Elo: see bench/README.md for what they add.
 
 ``S_s`` / ``F_s`` are the student's earlier successes / failures on skill ``s``, ``S_all`` / ``F_all`` on any
 skill. Every parameter has a Gaussian prior (MAP fit by L-BFGS, a convex problem), and the prior means are the
@@ -52,16 +53,19 @@ class PFAConfig:
     max_iter: int = 200  # L-BFGS iterations
     recency: bool = True  # the recency features (models saved before they existed load without them)
     sd_recency: float = 1.0  # prior SD of their weights (prior mean 0: an untrained model ignores them)
+    rate_prior: float = 5.0  # an item's success rate (for the residuals) counts this many answers at the mean rate
 
     # options that a saved model.json without them had (it predates them): not the defaults of new models
     legacy: ClassVar[dict[str, Any]] = {"recency": False}
 
 
 RECENCY_DECAYS = (0.5, 0.8, 0.95)
+RESIDUAL_DECAYS = (0.8, 0.95)
 SKILL_RECENCY = ("right_streak_1", "right_streak_2", "right_streak_3", "wrong_streak_1", "wrong_streak_2",
-                 "wrong_streak_3", "skill_ema_0.5", "skill_ema_0.8", "skill_ema_0.95", "new_skill")
-GLOBAL_RECENCY = ("last", "ema_0.5", "ema_0.8", "ema_0.95", "log1p_item_attempts", "item_last", "same_skills",
-                  "log1p_same_skills_run")
+                 "wrong_streak_3", "skill_ema_0.5", "skill_ema_0.8", "skill_ema_0.95", "skill_residual_0.8",
+                 "skill_residual_0.95", "skill_residual_mean", "new_skill")
+GLOBAL_RECENCY = ("last", "ema_0.5", "ema_0.8", "ema_0.95", "residual_0.8", "residual_0.95", "residual_mean",
+                  "log1p_item_attempts", "item_last", "same_skills", "log1p_same_skills_run")
 
 
 class Recency:
@@ -69,9 +73,12 @@ class Recency:
     student's events) and when serving (kept in ``state.data["recency"]``, JSON-able, keyed by raw item and skill
     ids so it survives retraining).
 
-    - ``skills``: per skill, ``[streak, ema_0.5, ema_0.8, ema_0.95]`` (streak > 0: right answers in a row, < 0:
-      wrong ones);
-    - ``last`` / ``emas``: the last answer (+1/-1) and the moving averages over every answer;
+    - ``skills``: per skill, ``[streak, ema_0.5, ema_0.8, ema_0.95, residual_0.8, residual_0.95, residual sum,
+      answers]`` (streak > 0: right answers in a row, < 0: wrong ones; a residual is the answer (1/0) minus the
+      item's success rate in training: how much better than the average student the student does on the same
+      items);
+    - ``last`` / ``emas`` / ``residuals``: the last answer (+1/-1), the moving averages over every answer, and the
+      residuals' ``[residual_0.8, residual_0.95, sum, answers]`` over every answer;
     - ``items``: per item answered, ``[attempts, last answer as +1/-1]``;
     - ``prev`` / ``run``: the previous answer's skills and how many answers in a row had exactly those skills.
     """
@@ -83,42 +90,59 @@ class Recency:
             {k: list(v) for k, v in data.get("skills", {}).items()} if copy else data.get("skills", {}))
         self.last = float(data.get("last", 0.0))
         self.emas: list[float] = list(data.get("emas", [0.0] * len(RECENCY_DECAYS)))
+        self.residuals: list[float] = list(data.get("residuals", [0.0] * (len(RESIDUAL_DECAYS) + 2)))
         self.items: dict[str, list[float]] = (
             {k: list(v) for k, v in data.get("items", {}).items()} if copy else data.get("items", {}))
         self.prev: list[str] = list(data.get("prev", []))
         self.run = int(data.get("run", 0))
 
     def to_data(self) -> dict[str, Any]:
-        return {"skills": self.skills, "last": self.last, "emas": self.emas, "items": self.items, "prev": self.prev,
-                "run": self.run}
+        return {"skills": self.skills, "last": self.last, "emas": self.emas, "residuals": self.residuals,
+                "items": self.items, "prev": self.prev, "run": self.run}
 
     def skill_features(self, skill: str) -> list[float]:
         """The ``SKILL_RECENCY`` values of one skill."""
         rec = self.skills.get(skill)
         if rec is None:
             return [0.0] * (len(SKILL_RECENCY) - 1) + [1.0]
-        st = rec[0]
+        st, k = rec[0], len(RECENCY_DECAYS) + len(RESIDUAL_DECAYS)
         return [float(st >= 1), float(st >= 2), float(st >= 3), float(st <= -1), float(st <= -2), float(st <= -3),
-                *rec[1:], 0.0]
+                *rec[1 : 1 + k], rec[1 + k] / (rec[2 + k] + 1), 0.0]
 
     def global_features(self, item_id: str, skills: Sequence[str]) -> list[float]:
         """The ``GLOBAL_RECENCY`` values for an item with these skills."""
         attempts, last = self.items.get(item_id, (0.0, 0.0))
         same = bool(self.prev) and sorted(skills) == self.prev
-        return [self.last, *self.emas, math.log1p(attempts), last, float(same), math.log1p(self.run) if same else 0.0]
+        res, k = self.residuals, len(RESIDUAL_DECAYS)
+        return [self.last, *self.emas, *res[:k], res[k] / (res[k + 1] + 1), math.log1p(attempts), last, float(same),
+                math.log1p(self.run) if same else 0.0]
 
-    def add(self, item_id: str, skills: Sequence[str], correct: int) -> None:
+    @staticmethod
+    def _add_residual(acc: list[float], residual: float) -> None:
+        """Fold a residual into ``[moving averages..., sum, answers]`` (in place)."""
+        for j, d in enumerate(RESIDUAL_DECAYS):
+            acc[j] = d * acc[j] + (1 - d) * residual
+        acc[-2] += residual
+        acc[-1] += 1
+
+    def add(self, item_id: str, skills: Sequence[str], correct: int, expected: float) -> None:
+        """Fold in an answer to ``item_id``; ``expected``: the item's success rate in training."""
         v = 1.0 if correct else -1.0
+        k = 1 + len(RECENCY_DECAYS)
         for s in skills:
             rec = self.skills.get(s)
             if rec is None:
-                rec = self.skills[s] = [0.0] * (1 + len(RECENCY_DECAYS))
+                rec = self.skills[s] = [0.0] * (k + len(RESIDUAL_DECAYS) + 2)
             st = rec[0]
             rec[0] = (st + 1 if st > 0 else 1.0) if correct else (st - 1 if st < 0 else -1.0)
             for j, d in enumerate(RECENCY_DECAYS):
                 rec[1 + j] = d * rec[1 + j] + (1 - d) * v
+            tail = rec[k:]
+            self._add_residual(tail, correct - expected)
+            rec[k:] = tail
         self.last = v
         self.emas = [d * e + (1 - d) * v for d, e in zip(RECENCY_DECAYS, self.emas, strict=True)]
+        self._add_residual(self.residuals, correct - expected)
         attempts, _ = self.items.get(item_id, (0.0, 0.0))
         self.items[item_id] = [attempts + 1, v]
         key = sorted(skills)
@@ -140,6 +164,8 @@ class PFANet(nn.Module):
         self.slopes_all = nn.Parameter(torch.tensor([cfg.gamma_all, cfg.rho_all]))
         if cfg.recency:  # one weight per recency feature: SKILL_RECENCY, then GLOBAL_RECENCY
             self.recency = nn.Parameter(torch.zeros(len(SKILL_RECENCY) + len(GLOBAL_RECENCY)))
+            # each item's success rate in training (row 0: every answer's, for unknown items), for the residuals
+            self.register_buffer("item_rate", torch.full((n_items,), 1 / (1 + math.exp(-cfg.bias))))
         # prior means of the easiness (minus the authors' seeds); not saved: it only matters while fitting
         self.register_buffer("easiness_prior", torch.zeros(n_items), persistent=False)
 
@@ -180,8 +206,10 @@ class PFAModel(KTModel):
         return PFANet(self.vocab.n_items, self.vocab.n_skills, self.config)
 
     # features ---------------------------------------------------------------------------------------------------
-    def features(self, log: ResponseLog) -> dict[str, torch.Tensor]:
-        """One row per event, from the student's earlier events only."""
+    def features(self, log: ResponseLog, own: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, torch.Tensor]:
+        """One row per event, from the student's earlier events only. ``own``: the training log's (right answers,
+        answers) per item, when ``log`` is that log: each residual then uses its item's rate without the answer
+        itself (a student's own answers do not make their residuals look smaller than a new student's)."""
         rows_items: list[int] = []
         rows_sk: list[list[int]] = []
         rows_s: list[list[float]] = []
@@ -190,6 +218,9 @@ class PFAModel(KTModel):
         rec_sk: list[list[list[float]]] = []
         rec_gl: list[list[float]] = []
         recency = self.config.recency
+        if recency:
+            rate = cast(torch.Tensor, cast(PFANet, self.net).item_rate).tolist()
+            prior, base = self.config.rate_prior, rate[0]
         y: list[float] = []
         for seq in log.sequences():
             counts: dict[str, list[int]] = {}
@@ -197,11 +228,16 @@ class PFAModel(KTModel):
             rec = Recency()
             for r in seq:
                 raw = (r.skill_ids or self.skills_of(r.item_id))[:MAX_SKILLS]
+                idx = self.vocab.items.get(r.item_id, 0)
                 if recency:
                     rec_sk.append([rec.skill_features(s) for s in raw])
                     rec_gl.append(rec.global_features(r.item_id, raw))
-                    rec.add(r.item_id, raw, r.correct)
-                rows_items.append(self.vocab.items.get(r.item_id, 0))
+                    if own is not None and idx:  # leave this answer out of its item's rate
+                        expected = (own[0][idx] - r.correct + prior * base) / (own[1][idx] - 1 + prior)
+                    else:
+                        expected = rate[idx]
+                    rec.add(r.item_id, raw, r.correct, expected)
+                rows_items.append(idx)
                 rows_sk.append([self.vocab.skills.get(s, 0) for s in raw])
                 rows_s.append([counts.get(s, (0, 0))[0] for s in raw])
                 rows_f.append([counts.get(s, (0, 0))[1] for s in raw])
@@ -259,9 +295,17 @@ class PFAModel(KTModel):
         self._cand_cache.clear()
         self.net = self.build_net()
         self.fingerprint = f"{self.name}-{__import__('uuid').uuid4().hex[:12]}"
-        feats = self.features(log)
-        y = feats.pop("y")
         net = cast(PFANet, self.net)
+        own = None
+        if self.config.recency:  # the items' success rates, shrunk towards the mean by rate_prior answers
+            own = self._item_counts(log)
+            base = own[0][1:].sum() / max(own[1][1:].sum(), 1.0)
+            prior = self.config.rate_prior
+            rate = (own[0] + prior * base) / (own[1] + prior)
+            rate[0] = base
+            cast(torch.Tensor, net.item_rate).copy_(torch.from_numpy(rate))
+        feats = self.features(log, own)
+        y = feats.pop("y")
         with torch.no_grad():
             for item, seed in self.item_priors.items():
                 idx = self.vocab.items.get(item)
@@ -288,6 +332,17 @@ class PFAModel(KTModel):
             self.metrics["valid"] = {k: v for k, v in evaluate_model(self, valid).items() if k != "reliability"}
         return self
 
+    def _item_counts(self, log: ResponseLog) -> tuple[np.ndarray, np.ndarray]:
+        """(right answers, answers) per vocabulary item (float64, row 0 unused)."""
+        right = np.zeros(self.vocab.n_items)
+        total = np.zeros(self.vocab.n_items)
+        for seq in log.sequences():
+            for r in seq:
+                idx = self.vocab.items.get(r.item_id, 0)
+                right[idx] += r.correct
+                total[idx] += 1
+        return right, total
+
     @torch.no_grad()
     def predict_log(self, log: ResponseLog, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
         feats = self.features(log)
@@ -305,7 +360,7 @@ class PFAModel(KTModel):
         if self.config.recency:
             rec = Recency(state.data.get("recency"))
             rec.add(response.item_id, (response.skill_ids or self.skills_of(response.item_id))[:MAX_SKILLS],
-                    correct)
+                    correct, float(cast(torch.Tensor, cast(PFANet, self.net).item_rate)[item]))
             state.data["recency"] = rec.to_data()
 
     def _score(self, state: State, cands: Candidates) -> torch.Tensor:
@@ -340,7 +395,7 @@ class PFAModel(KTModel):
             for i, item_id in enumerate(cands.ids):
                 positions.setdefault(item_id, []).append(i)
             cands.memo["pfa:positions"] = positions
-        col = 1 + len(RECENCY_DECAYS)  # log1p_item_attempts, then item_last
+        col = GLOBAL_RECENCY.index("log1p_item_attempts")  # then item_last
         for item_id, (attempts, last) in rec.items.items():  # the items answered so far (fewer than candidates)
             for i in positions.get(item_id, ()):
                 glob[i, col] = math.log1p(attempts)
