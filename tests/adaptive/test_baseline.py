@@ -146,3 +146,32 @@ def test_a_model_saved_before_the_recency_features_loads_without_them(sim, tmp_p
     loaded = load_model(tmp_path / "m")
     assert loaded.config.recency is False
     assert np.allclose(loaded.predict_log(test)[1], old.predict_log(test)[1])
+
+
+def _ability_log(n_students: int, seed: int) -> ResponseLog:
+    """Fixed abilities (SD 1) and widely spread item difficulties (SD 2), items in a random order: a student's
+    count of right answers says as much about the items drawn as about the student; the residuals do not."""
+    rng = np.random.default_rng(seed)
+    difficulty = np.random.default_rng(99).normal(0, 2, 80)
+    seqs = {}
+    for u in range(n_students):
+        theta = rng.normal()
+        events = []
+        for t, j in enumerate(rng.choice(80, 30, replace=False)):
+            p = 1 / (1 + np.exp(-(theta - difficulty[j])))
+            events.append(Response.make(f"u{u}", f"q{j}", ["k"], int(rng.random() < p), t))
+        seqs[f"u{u}"] = events
+    return ResponseLog(seqs)
+
+
+def test_residuals_estimate_ability_net_of_the_items_drawn():
+    train, test = _ability_log(400, 0), _ability_log(200, 1)
+    counts_only = PFAModel(recency=False).fit(train)
+    model = PFAModel().fit(train)
+    rate = model.net.item_rate
+    assert rate[model.vocab.items["q0"]] == pytest.approx(
+        (sum(r.correct for s in train.sequences() for r in s if r.item_id == "q0") + 5 * float(rate[0]))
+        / (sum(r.item_id == "q0" for s in train.sequences() for r in s) + 5), abs=1e-6)
+    assert evaluate_model(model, test)["auc"] > evaluate_model(counts_only, test)["auc"] + 0.003  # 0.842 vs 0.836
+    weights = dict(zip(SKILL_RECENCY + GLOBAL_RECENCY, model.net.recency.tolist(), strict=True))
+    assert weights["residual_mean"] + weights["skill_residual_mean"] > 1.0
