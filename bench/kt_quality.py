@@ -243,6 +243,9 @@ def run(dataset: str, fold: int, names: list[str], epochs: int, patience: int, b
             model.fit(train, valid, **opts)
             if kind == "ensemble":  # the members' own test AUC and their plain mean, from the same predictions
                 y, z = model._member_logits(test)
+                if SAVE_LOGITS["dir"]:  # for offline analysis of the combination
+                    save_member_logits(Path(SAVE_LOGITS["dir"]) / f"{dataset}_fold{fold}_{name}.npz", model,
+                                       valid, test, (y, z))
                 p = 1 / (1 + np.exp(-model.combine_logits(z)))
                 member_auc = {lab: round(metrics(y, 1 / (1 + np.exp(-zk)))["auc"], 4)
                               for lab, zk in zip(model.labels, z, strict=True)}
@@ -281,6 +284,21 @@ def run(dataset: str, fold: int, names: list[str], epochs: int, patience: int, b
 
 
 PYBKT: dict[str, Any] = {"python": None, "num_fits": 1}  # set from the command line
+SAVE_LOGITS: dict[str, str | None] = {"dir": None}
+
+
+def save_member_logits(path: Path, model: Any, valid: ResponseLog, test: ResponseLog,
+                       test_yz: tuple[np.ndarray, np.ndarray]) -> None:
+    """An ensemble's member logits on the validation and test students, with the answers and each event's number
+    of earlier answers by its student (``{valid,test}_{y,z,n_prior}``; z is [members, events]; ``labels``)."""
+    def n_prior(log: ResponseLog) -> np.ndarray:
+        return np.concatenate([np.arange(len(seq)) for seq in log.sequences()])
+
+    vy, vz = model._member_logits(valid)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, labels=np.array(model.labels), valid_y=vy, valid_z=vz, valid_n_prior=n_prior(valid),
+                        test_y=test_yz[0], test_z=test_yz[1], test_n_prior=n_prior(test))
+    print(f"member logits saved to {path}", flush=True)
 
 
 def table(all_results: dict[str, dict[int, dict[str, dict]]]) -> str:
@@ -340,10 +358,14 @@ def main() -> None:
     ap.add_argument("--pybkt-python", default=os.environ.get("PYBKT_PYTHON"), metavar="PATH",
                     help="an interpreter with pyBKT installed, for the model name 'pybkt' (bench/pybkt_bridge.py)")
     ap.add_argument("--pybkt-fits", type=int, default=1, help="pyBKT's num_fits (random restarts of its EM)")
+    ap.add_argument("--save-logits", metavar="DIR",
+                    help="save each ensemble's member logits on the validation and test students to DIR "
+                         "(DATASET_foldK_NAME.npz)")
     args = ap.parse_args()
     if "pybkt" in args.models.split(",") and not args.pybkt_python:
         ap.error("the model 'pybkt' needs --pybkt-python PATH (or PYBKT_PYTHON); see bench/pybkt_bridge.py")
     PYBKT.update(python=args.pybkt_python, num_fits=args.pybkt_fits)
+    SAVE_LOGITS["dir"] = args.save_logits
     torch.set_num_threads(args.threads)
     for spec in args.variant:
         label, _, rest = spec.partition("=")
