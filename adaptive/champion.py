@@ -132,10 +132,7 @@ def train_and_select(
 
 
 def _options_for(name: str, options: Mapping[str, Any], seed: int) -> dict[str, Any]:
-    out = {"seed": seed, **options}
-    if name == BASELINE:
-        out = {k: v for k, v in out.items() if k in ("seed", "max_iter")}
-    return out
+    return get_model_class(name).options_for_fit({"seed": seed, **options})
 
 
 def load_champion(registry: str | Path) -> KTModel:

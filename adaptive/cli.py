@@ -65,8 +65,8 @@ _format = click.option("--format", "fmt", type=click.Choice(FORMATS), required=T
 @click.option("--valid", type=click.Path(exists=True, dir_okay=False), help="Validation log (early stopping).")
 @click.option("--valid-fold", type=int, help="pykt only: hold this fold of --data out as the validation set.")
 @click.option("--model", "model_name", default="akt", show_default=True,
-              help="Model name: pfa (baseline), dkt, akt or ensemble (mean of members' logits; "
-                   "--set 'members=[\"pfa\", \"dkt\"]').")
+              help="Model name: pfa (baseline), pfa_recency (baseline + recency features), dkt, akt or ensemble "
+                   "(a weighted sum of members' logits; --set 'members=[\"pfa\", \"dkt\"]').")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Directory to save the model in.")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Model config override (repeatable).")
 @click.option("--epochs", type=click.IntRange(1), default=30, show_default=True)
@@ -108,10 +108,9 @@ def train_cmd(  # noqa: PLR0917 - click passes options as arguments
     except (TypeError, ValueError) as exc:
         raise click.BadParameter(str(exc), param_hint="--set") from None
     rank, _ = maybe_init_distributed()
-    options: dict[str, Any] = {"seed": seed, "progress": progress, "device": device}
-    if model_name != "pfa":
-        options.update(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, max_len=max_len)
-    model.fit(train_log, valid=valid_log, **options)
+    options: dict[str, Any] = {"seed": seed, "progress": progress, "device": device, "epochs": epochs,
+                               "batch_size": batch_size, "lr": lr, "patience": patience, "max_len": max_len}
+    model.fit(train_log, valid=valid_log, **model.options_for_fit(options))
     if valid_log is not None and "valid" not in model.metrics:
         model.metrics["valid"] = _public(evaluate_model(model, valid_log))
     if rank == 0:

@@ -181,12 +181,12 @@ class BKT:
 
 
 MODELS = {
-    "pfa": ("pfa", {}),  # with its recency features (streaks, moving averages, runs)
-    "pfa_counts": ("pfa", {"recency": False}),  # classic PFA + item difficulty: success and failure counts only
+    "pfa": ("pfa", {}),  # PFA + item difficulty: success and failure counts
+    "pfa_recency": ("pfa_recency", {}),  # + recency features (streaks, moving averages, residuals, runs)
     "dkt": ("dkt", {}),
     "akt": ("akt", {}),
     "dkt_plain": ("dkt", {"item_embeddings": False, "head": "skill"}),
-    "ensemble": ("ensemble", {}),  # the servable stack of pfa, dkt and akt (question encoder) logits
+    "ensemble": ("ensemble", {}),  # the servable stack of pfa_recency, dkt and akt (question encoder) logits
 }
 
 
@@ -237,8 +237,8 @@ def run(dataset: str, fold: int, names: list[str], epochs: int, patience: int, b
         else:
             kind, cfg = MODELS[name]
             model = get_model_class(kind)(**cfg)
-            opts = {} if kind == "pfa" else {"epochs": epochs, "patience": patience, "progress": True,
-                                             "batch_size": batch_size, "lr": lr, **(train_opts or {})}
+            opts = model.options_for_fit({"epochs": epochs, "patience": patience, "progress": True,
+                                          "batch_size": batch_size, "lr": lr, **(train_opts or {})})
             print(f"{name}: {kind} {json.dumps(cfg)} {json.dumps(opts)}", flush=True)
             model.fit(train, valid, **opts)
             if kind == "ensemble":  # the members' own test AUC and their plain mean, from the same predictions

@@ -56,7 +56,7 @@ def latency(names: list[str], steps: int, history: int, n_candidates: int) -> No
     print("|---|---|---|---|---|")
     for name in names:
         model = make(name)
-        opts: dict[str, int] = {} if model.name == "pfa" else {"epochs": 1, "batch_size": 64}
+        opts: dict[str, int] = model.options_for_fit({"epochs": 1, "batch_size": 64})
         model.fit(log.subset(log.students()[:50]), None, **opts)
         items = list(model.vocab.items)[:n_candidates]
         cands = model.encode_candidates(items)
@@ -100,7 +100,7 @@ def train_epoch(names: list[str], threads: int) -> None:
     for name in names:
         model = make(name)
         t0 = time.perf_counter()
-        opts = {} if model.name == "pfa" else {"epochs": 1}
+        opts = model.options_for_fit({"epochs": 1})
         model.fit(train, valid, **opts)
         total = time.perf_counter() - t0
         per_epoch = model.metrics.get("train", {}).get("epochs", [{}])[0].get("seconds", total)
@@ -109,7 +109,7 @@ def train_epoch(names: list[str], threads: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models", default="pfa,dkt,akt")
+    ap.add_argument("--models", default="pfa,pfa_recency,dkt,akt")
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--history", type=int, default=500)
     ap.add_argument("--candidates", type=int, default=2000)

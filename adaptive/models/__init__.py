@@ -1,15 +1,16 @@
-"""Model registry: a name -> class dict (``pfa`` baseline, ``dkt`` LSTM, ``akt`` attention, ``ensemble`` the mean of
-members' logits)."""
+"""Model registry: a name -> class dict (``pfa`` baseline, ``pfa_recency`` the baseline with recency features, ``dkt``
+LSTM, ``akt`` attention, ``ensemble`` a weighted sum of members' logits)."""
 
 from __future__ import annotations
 
 from adaptive.models.akt import AKTModel
 from adaptive.models.base import KTModel
-from adaptive.models.baseline import PFAModel
+from adaptive.models.baseline import PFAModel, PFARecencyModel
 from adaptive.models.dkt import DKTModel
 from adaptive.models.ensemble import EnsembleModel
 
-MODEL_REGISTRY: dict[str, type[KTModel]] = {m.name: m for m in (PFAModel, DKTModel, AKTModel, EnsembleModel)}
+MODEL_REGISTRY: dict[str, type[KTModel]] = {
+    m.name: m for m in (PFAModel, PFARecencyModel, DKTModel, AKTModel, EnsembleModel)}
 BASELINE = "pfa"
 
 
@@ -28,5 +29,6 @@ __all__ = [
     "EnsembleModel",
     "KTModel",
     "PFAModel",
+    "PFARecencyModel",
     "get_model_class",
 ]

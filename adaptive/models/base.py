@@ -141,6 +141,14 @@ class KTModel(ABC):
     name: ClassVar[str]
     Config: ClassVar[type]
     eval_window: ClassVar[int | None] = None  # None: whole sequences; else sliding windows of this length
+    fit_options: ClassVar[tuple[str, ...] | None] = None  # the training options fit uses (None: all of TrainConfig)
+
+    @classmethod
+    def options_for_fit(cls, options: Mapping[str, Any]) -> dict[str, Any]:
+        """``options`` without those this model's ``fit`` does not use (callers that train several models give
+        them all the same options)."""
+        keep = cls.fit_options
+        return {k: v for k, v in options.items() if keep is None or k in keep}
 
     def __init__(self, config: Any = None, **overrides: Any) -> None:
         cfg = config if config is not None else self.Config()
@@ -429,10 +437,7 @@ class KTModel(ABC):
         """The model saved in ``directory`` (``meta``: its model.json, already checked); composite models such as
         the ensemble override this to load their members."""
         known = {f.name for f in dataclasses.fields(cls.Config)}
-        saved = {k: v for k, v in meta["config"].items() if k in known}
-        # an option the saved model predates takes the value it had then (Config.legacy), not today's default
-        legacy = {k: v for k, v in getattr(cls.Config, "legacy", {}).items() if k not in saved}
-        model = cls(cls.Config(**legacy, **saved))
+        model = cls(cls.Config(**{k: v for k, v in meta["config"].items() if k in known}))
         model.vocab = Vocab.from_dict(meta["vocab"])
         model.extra_items = {k: tuple(v) for k, v in meta.get("extra_items", {}).items()}
         model.item_priors = {k: float(v) for k, v in meta.get("item_priors", {}).items()}

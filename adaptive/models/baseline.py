@@ -29,7 +29,7 @@ import dataclasses
 import math
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, cast
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -51,12 +51,14 @@ class PFAConfig:
     sd_skill: float = 1.0
     sd_slope: float = 0.5
     max_iter: int = 200  # L-BFGS iterations
-    recency: bool = True  # the recency features (models saved before they existed load without them)
+    recency: bool = False  # the recency features (on in ``pfa_recency``)
     sd_recency: float = 1.0  # prior SD of their weights (prior mean 0: an untrained model ignores them)
     rate_prior: float = 5.0  # an item's success rate (for the residuals) counts this many answers at the mean rate
 
-    # options that a saved model.json without them had (it predates them): not the defaults of new models
-    legacy: ClassVar[dict[str, Any]] = {"recency": False}
+
+@dataclasses.dataclass
+class PFARecencyConfig(PFAConfig):
+    recency: bool = True
 
 
 RECENCY_DECAYS = (0.5, 0.8, 0.95)
@@ -201,6 +203,7 @@ class PFAModel(KTModel):
 
     name = "pfa"
     Config = PFAConfig
+    fit_options = ("seed", "max_iter")
 
     def build_net(self) -> nn.Module:
         return PFANet(self.vocab.n_items, self.vocab.n_skills, self.config)
@@ -424,3 +427,15 @@ class PFAModel(KTModel):
         n = cast(PFANet, self.net)
         return {s: {"beta": float(n.beta[i]), "gamma": float(n.gamma[i]), "rho": float(n.rho[i])}
                 for s, i in self.vocab.skills.items()}
+
+
+class PFARecencyModel(PFAModel):
+    """The baseline with its recency features on: a stronger predictor on the public datasets (the ensemble's
+    default member), kept apart from ``pfa`` because the features also learn how the training data's items were
+    sequenced (runs of one skill, repeats, streaks before a skill is left): in the policy simulations
+    (tests/adaptive_policy) a policy driven by it needs more items than one driven by plain ``pfa``, so the
+    untrained baseline and the policy's default stay ``pfa``."""
+
+    name = "pfa_recency"
+    Config = PFARecencyConfig
+

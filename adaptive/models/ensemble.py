@@ -46,12 +46,11 @@ from adaptive.data import Response, ResponseLog
 from adaptive.models.base import Candidates, KTModel, Vocab
 from adaptive.state import State
 
-BASELINE_OPTIONS = ("seed", "max_iter")  # what the baseline's fit takes (as adaptive.champion gives it)
 _EPS = 1e-7  # members' probabilities are clipped to [eps, 1 - eps] before predict_log takes their logits
 
 
 def _default_members() -> list[Any]:
-    return ["pfa", "dkt", ["akt", {"question_layers": 1, "kq_same": True}]]
+    return ["pfa_recency", "dkt", ["akt", {"question_layers": 1, "kq_same": True}]]
 
 
 COMBINE = ("stacked", "mean")
@@ -128,11 +127,10 @@ class EnsembleModel(KTModel):
     # --- training -----------------------------------------------------------------------------------------------
     def fit(self, log: ResponseLog, valid: ResponseLog | None = None, **options: Any) -> EnsembleModel:
         """Fit every member on ``log`` (``valid`` for their early stopping and the stacking weights; without it,
-        ``valid_frac`` of the students are held out of every member for both); the baseline members get only
-        ``seed`` and ``max_iter`` of the options, a repeated member the next seed."""
+        ``valid_frac`` of the students are held out of every member for both); each member gets the options its
+        ``fit`` uses (``KTModel.options_for_fit``), a repeated member the next seed."""
         from adaptive.data import split_by_student
         from adaptive.evaluate import evaluate_model
-        from adaptive.models import BASELINE
 
         if len(log) == 0:
             raise ValueError("cannot fit on an empty log")
@@ -149,9 +147,7 @@ class EnsembleModel(KTModel):
             repeats[member.name] = repeats.get(member.name, -1) + 1
             if repeats[member.name]:
                 opts["seed"] = seed + repeats[member.name]
-            if member.name == BASELINE:
-                opts = {k: v for k, v in opts.items() if k in BASELINE_OPTIONS}
-            member.fit(log, valid=valid, **opts)
+            member.fit(log, valid=valid, **member.options_for_fit(opts))
             summary = {k: v for k, v in member.metrics.get("train", {}).items() if k != "epochs"}
             train[label] = {"model": member.name, "fit_seconds": member.metrics.get("fit_seconds"), **summary}
             if "seed" in opts:

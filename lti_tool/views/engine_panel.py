@@ -55,10 +55,12 @@ def engine_summary(registry: Path) -> dict[str, Any]:
         return float(value) if value is not None and value == value else None  # noqa: PLR0124 - nan check
 
     def weights(name: str) -> str:
-        """An ensemble candidate's members and their weights, "PFA 0.42 · DKT 0.31" ("" for any other model)."""
+        """An ensemble candidate's members and their weights, "PFA RECENCY 0.42 · DKT 0.31" ("" for any other
+        model)."""
         combine = (candidates.get(name) or {}).get("combine") or {}
         try:
-            return " · ".join(f"{str(k).upper()} {float(v):.2f}" for k, v in (combine.get("weights") or {}).items())
+            return " · ".join(f"{str(k).upper().replace('_', ' ')} {float(v):.2f}"
+                              for k, v in (combine.get("weights") or {}).items())
         except (AttributeError, TypeError, ValueError):
             return ""
 

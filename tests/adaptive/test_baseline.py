@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import torch
@@ -9,7 +7,7 @@ import torch
 from adaptive import Response, StaleStateError, get_model_class, load_model
 from adaptive.data import ResponseLog
 from adaptive.evaluate import evaluate_model
-from adaptive.models.baseline import GLOBAL_RECENCY, SKILL_RECENCY, PFAModel, Recency
+from adaptive.models.baseline import GLOBAL_RECENCY, SKILL_RECENCY, PFAModel, PFARecencyModel, Recency
 from adaptive.state import State
 
 
@@ -107,10 +105,10 @@ def _streaky_log(n_students: int, seed: int) -> ResponseLog:
 
 def test_recency_features_learn_what_counts_cannot():
     train, test = _streaky_log(300, 0), _streaky_log(150, 1)
-    counts_only = evaluate_model(PFAModel(recency=False).fit(train), test)["auc"]
-    with_recency = evaluate_model(PFAModel().fit(train), test)["auc"]
-    assert with_recency > counts_only + 0.03
-    weights = dict(zip(SKILL_RECENCY + GLOBAL_RECENCY, PFAModel().fit(train).net.recency.tolist(), strict=True))
+    counts_only = evaluate_model(PFAModel().fit(train), test)["auc"]
+    model = PFARecencyModel().fit(train)
+    assert evaluate_model(model, test)["auc"] > counts_only + 0.03
+    weights = dict(zip(SKILL_RECENCY + GLOBAL_RECENCY, model.net.recency.tolist(), strict=True))
     assert weights["skill_ema_0.5"] > 0  # a right answer just now raises the next P on that skill
 
 
@@ -121,7 +119,7 @@ def test_serving_recency_features_equal_the_training_ones():
         ("x1", ["a"], 1), ("x1", ["a"], 0), ("x2", ["a"], 1), ("x3", ["a", "b"], 1), ("x4", ["b", "a"], 0),
         ("x5", ["new"], 1), ("x1", ["a"], 1), ("x6", ["b"], 0), ("x6", ["b"], 0), ("x6", ["b"], 0), ("x2", ["a"], 1),
         ("x7", [], 1), ("x3", ["a", "b"], 0)])]
-    model = PFAModel().fit(ResponseLog({"u": seq[:6], "v": seq[3:]}))
+    model = PFARecencyModel().fit(ResponseLog({"u": seq[:6], "v": seq[3:]}))
     feats = model.features(ResponseLog({"u": seq}))
     state = model.init_state()
     for t, r in enumerate(seq):
@@ -136,16 +134,21 @@ def test_serving_recency_features_equal_the_training_ones():
         state = State.from_json(state.to_json())  # the recency part survives the database round trip
 
 
-def test_a_model_saved_before_the_recency_features_loads_without_them(sim, tmp_path):
+def test_pfa_recency_is_its_own_model_and_plain_pfa_has_no_recency(sim, tmp_path):
     _, _, train, test = sim
-    old = PFAModel(recency=False).fit(train)
-    old.save(tmp_path / "m")
-    meta = json.loads((tmp_path / "m" / "model.json").read_text())
-    del meta["config"]["recency"], meta["config"]["sd_recency"]  # as written by the earlier version
-    (tmp_path / "m" / "model.json").write_text(json.dumps(meta))
+    plain = get_model_class("pfa")().fit(train)
+    assert plain.config.recency is False
+    assert not hasattr(plain.net, "recency")
+    assert "recency" not in plain.update(plain.init_state(), test.sequences()[0][0]).data
+    model = get_model_class("pfa_recency")().fit(train)
+    model.save(tmp_path / "m")
     loaded = load_model(tmp_path / "m")
-    assert loaded.config.recency is False
-    assert np.allclose(loaded.predict_log(test)[1], old.predict_log(test)[1])
+    assert isinstance(loaded, PFARecencyModel)
+    assert loaded.config.recency
+    assert np.allclose(loaded.predict_log(test)[1], model.predict_log(test)[1])
+    assert not np.allclose(plain.predict_log(test)[1], model.predict_log(test)[1], atol=1e-3)
+    # the baseline's training options only (what a caller training several models gives them all)
+    assert PFARecencyModel.options_for_fit({"seed": 1, "epochs": 3, "max_iter": 9}) == {"seed": 1, "max_iter": 9}
 
 
 def _ability_log(n_students: int, seed: int) -> ResponseLog:
@@ -166,8 +169,8 @@ def _ability_log(n_students: int, seed: int) -> ResponseLog:
 
 def test_residuals_estimate_ability_net_of_the_items_drawn():
     train, test = _ability_log(400, 0), _ability_log(200, 1)
-    counts_only = PFAModel(recency=False).fit(train)
-    model = PFAModel().fit(train)
+    counts_only = PFAModel().fit(train)
+    model = PFARecencyModel().fit(train)
     rate = model.net.item_rate
     assert rate[model.vocab.items["q0"]] == pytest.approx(
         (sum(r.correct for s in train.sequences() for r in s if r.item_id == "q0") + 5 * float(rate[0]))

