@@ -1,6 +1,6 @@
 """An ensemble: P(correct) is the sigmoid of a weighted sum of its member models' logits (stacking).
 
-    model = get_model_class("ensemble")()          # members: pfa, dkt, akt (question encoder, kq_same)
+    model = get_model_class("ensemble")()          # members: pfa_recency, dkt, akt (question encoder, kq_same)
     model = get_model_class("ensemble")(members=["pfa", ["dkt", {"hidden": 64}]], combine="mean")
 
 ``members`` lists model names or ``[name, {config overrides}]``; a repeated member (``dkt``, ``dkt``) is trained
@@ -24,8 +24,8 @@ own state, JSON-able), its live form (tensors, the attention model's cache) in `
 the candidates once and memoises its encoding on the ensemble's :class:`Candidates`. ``save`` writes ``model.json``
 and each member in ``members/<label>/`` (its own ``model.pt``, loaded with ``weights_only=True``).
 
-The default members, stacked: AUC 0.7854 ± 0.0038 on ASSIST2009 and 0.8317 ± 0.0059 on STATICS2011 over five folds,
-0.7295 on ASSIST2015 (bench/README.md); stacking adds little AUC over the plain mean but lowers the calibration
+The default members, stacked: AUC 0.7875 ± 0.0042 on ASSIST2009 and 0.8334 ± 0.0062 on STATICS2011 over five folds,
+0.7302 on ASSIST2015 (bench/README.md); stacking adds little AUC over the plain mean but lowers the calibration
 error.
 """
 
