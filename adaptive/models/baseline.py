@@ -3,7 +3,7 @@
     logit P(correct) = bias + easiness[item]
                        + mean over the item's skills s of (beta[s] + gamma[s] * log1p(S_s) + rho[s] * log1p(F_s))
                        + gamma_all * log1p(S_all) + rho_all * log1p(F_all)
-                       + w . recency features (with ``recency=True``, the default)
+                       + w . recency features (``recency=True``: the ``pfa_recency`` model)
 
 The recency features (:class:`Recency`, one weight each) say what counts cannot: how the student's latest answers
 went. Per skill of the item (averaged over its skills): the current streak of right or wrong answers on it (at least
@@ -292,7 +292,7 @@ class PFAModel(KTModel):
         unknown = set(options) - {"max_iter", "seed", "progress", "device", "epochs", "batch_size", "lr",
                                   "patience", "max_len", "weight_decay", "min_epochs"}
         if unknown:
-            raise ValueError(f"pfa: unknown training option(s) {sorted(unknown)}")
+            raise ValueError(f"{self.name}: unknown training option(s) {sorted(unknown)}")
         t0 = time.time()
         self.vocab = Vocab.build(log)
         self._cand_cache.clear()
