@@ -81,9 +81,13 @@ class Recency:
       items);
     - ``last`` / ``emas`` / ``residuals``: the last answer (+1/-1), the moving averages over every answer, and the
       residuals' ``[residual_0.8, residual_0.95, sum, answers]`` over every answer;
-    - ``items``: per item answered, ``[attempts, last answer as +1/-1]``;
+    - ``items``: per item answered, ``[attempts, last answer as +1/-1]``, the ``max_items`` most recently answered
+      items only (oldest first; an item answered again moves to the end), so a state stays bounded however long
+      the student practises. Training computes its features through the same ``add``, so it forgets alike;
     - ``prev`` / ``run``: the previous answer's skills and how many answers in a row had exactly those skills.
     """
+
+    max_items = 1000
 
     def __init__(self, data: Mapping[str, Any] | None = None, copy: bool = True) -> None:
         """From ``to_data``'s dict (``copy=False``: share its containers, for reading only)."""
@@ -145,8 +149,10 @@ class Recency:
         self.last = v
         self.emas = [d * e + (1 - d) * v for d, e in zip(RECENCY_DECAYS, self.emas, strict=True)]
         self._add_residual(self.residuals, correct - expected)
-        attempts, _ = self.items.get(item_id, (0.0, 0.0))
-        self.items[item_id] = [attempts + 1, v]
+        attempts, _ = self.items.pop(item_id, (0.0, 0.0))
+        self.items[item_id] = [attempts + 1, v]  # (re)inserted last: the dict is in order of last answer
+        if len(self.items) > self.max_items:
+            del self.items[next(iter(self.items))]
         key = sorted(skills)
         self.run = self.run + 1 if key == self.prev else 1
         self.prev = key

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -132,6 +134,26 @@ def test_serving_recency_features_equal_the_training_ones():
             float(torch.sigmoid(model.net({k: v[t : t + 1] for k, v in feats.items() if k != "y"})).detach()), abs=1e-6)
         state = model.update(state, r)
         state = State.from_json(state.to_json())  # the recency part survives the database round trip
+
+
+def test_recency_state_forgets_the_least_recently_answered_items(monkeypatch):
+    """The per-item memory is bounded: past ``max_items`` distinct items the one answered longest ago goes (an item
+    answered again is recent again), in serving and in training alike."""
+    monkeypatch.setattr(Recency, "max_items", 3)
+    seq = [Response.make("u", i, ["a"], 1, t) for t, i in enumerate(["x1", "x2", "x3", "x1", "x4", "x5", "x1"])]
+    model = PFARecencyModel().fit(ResponseLog({"u": seq, "v": seq[::-1]}))
+    state = model.init_state()
+    for r in seq[:6]:
+        state = State.from_json(model.update(state, r).to_json())
+    items = state.data["recency"]["items"]
+    assert list(items) == ["x1", "x4", "x5"]  # x2 and x3 were forgotten, x1 was answered again after them
+    assert items["x1"] == [2.0, 1.0]
+    k = GLOBAL_RECENCY.index("log1p_item_attempts")
+    feats = model.features(ResponseLog({"u": seq}))
+    cands = model.encode_candidates([("x1", ["a"]), ("x2", ["a"])])
+    served = model._recency_features(Recency(state.data["recency"]), cands)["rec_global"]
+    assert float(served[0, k]) == pytest.approx(math.log1p(2)) == float(feats["rec_global"][6, k])
+    assert float(served[1, k]) == 0.0  # forgotten: reads as never answered
 
 
 def test_pfa_recency_is_its_own_model_and_plain_pfa_has_no_recency(sim, tmp_path):
