@@ -90,15 +90,16 @@ class Recency:
     max_items = 1000
 
     def __init__(self, data: Mapping[str, Any] | None = None, copy: bool = True) -> None:
-        """From ``to_data``'s dict (``copy=False``: share its containers, for reading only)."""
+        """From ``to_data``'s dict (``copy=False``: share its containers, for reading only). ``add`` replaces the
+        per-skill and per-item lists rather than changing them, so a copy need not copy them (a state's update
+        stays cheap however many items the student answered)."""
         data = data or {}
         self.skills: dict[str, list[float]] = (
-            {k: list(v) for k, v in data.get("skills", {}).items()} if copy else data.get("skills", {}))
+            dict(data.get("skills", {})) if copy else data.get("skills", {}))
         self.last = float(data.get("last", 0.0))
         self.emas: list[float] = list(data.get("emas", [0.0] * len(RECENCY_DECAYS)))
         self.residuals: list[float] = list(data.get("residuals", [0.0] * (len(RESIDUAL_DECAYS) + 2)))
-        self.items: dict[str, list[float]] = (
-            {k: list(v) for k, v in data.get("items", {}).items()} if copy else data.get("items", {}))
+        self.items: dict[str, list[float]] = dict(data.get("items", {})) if copy else data.get("items", {})
         self.prev: list[str] = list(data.get("prev", []))
         self.run = int(data.get("run", 0))
 
@@ -136,9 +137,9 @@ class Recency:
         v = 1.0 if correct else -1.0
         k = 1 + len(RECENCY_DECAYS)
         for s in skills:
-            rec = self.skills.get(s)
-            if rec is None:
-                rec = self.skills[s] = [0.0] * (k + len(RESIDUAL_DECAYS) + 2)
+            old = self.skills.get(s)
+            rec = list(old) if old is not None else [0.0] * (k + len(RESIDUAL_DECAYS) + 2)
+            self.skills[s] = rec  # a new list: the old one may be shared with the state this one was copied from
             st = rec[0]
             rec[0] = (st + 1 if st > 0 else 1.0) if correct else (st - 1 if st < 0 else -1.0)
             for j, d in enumerate(RECENCY_DECAYS):

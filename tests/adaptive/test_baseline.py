@@ -156,6 +156,22 @@ def test_recency_state_forgets_the_least_recently_answered_items(monkeypatch):
     assert float(served[1, k]) == 0.0  # forgotten: reads as never answered
 
 
+def test_pfa_recency_update_leaves_the_state_it_was_given():
+    """States share the per-skill and per-item lists they did not change (a cheap copy); an update must replace,
+    never edit, them."""
+    seq = [Response.make("u", i, s, c, t) for t, (i, s, c) in enumerate(
+        [("x1", ["a"], 1), ("x2", ["a", "b"], 0), ("x1", ["a"], 0), ("x3", ["b"], 1)])]
+    model = PFARecencyModel().fit(ResponseLog({"u": seq, "v": seq[::-1]}))
+    state = model.state_from_history(seq[:2])
+    before = state.to_json()
+    p_before = model.predict_proba(state, ["x1", "x2", "x3"])
+    for r in seq[2:]:
+        model.update(state, r)
+        model.update(model.update(state, r), r)
+    assert state.to_json() == before
+    assert np.array_equal(model.predict_proba(state, ["x1", "x2", "x3"]), p_before)
+
+
 def test_pfa_recency_is_its_own_model_and_plain_pfa_has_no_recency(sim, tmp_path):
     _, _, train, test = sim
     plain = get_model_class("pfa")().fit(train)
