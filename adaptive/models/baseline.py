@@ -379,10 +379,14 @@ class PFAModel(KTModel):
         f_by = torch.tensor([0.0] + [float(state.counts.get(s, (0, 0))[1]) for s in names[1:]])
         keys = cands.skill_keys
         n = len(cands)
+        memo_key = f"pfa:skills:{self.fingerprint}"
+        skills = cands.memo.get(memo_key)
+        if skills is None:  # the candidates' skills in this model's vocabulary, once per candidate set
+            skills = cands.memo[memo_key] = (self._vocab_index(names)[keys], keys > 0)
         feats = {
             "items": cands.items,
-            "skills": self._vocab_index(names)[keys],
-            "present": keys > 0,
+            "skills": skills[0],
+            "present": skills[1],
             "S": s_by[keys],
             "F": f_by[keys],
             "S_all": torch.full((n,), float(state.data.get("S_all", 0))),
