@@ -81,6 +81,34 @@ class EnsembleConfig:
                 raise ValueError(f"member {spec!r}: the overrides must be a mapping")
 
 
+def stack_weights(y: np.ndarray, z: np.ndarray, weight_sd: float) -> tuple[list[float], float] | None:
+    """The stacking weights and bias: MAP logistic regression of the answers ``y`` [N] on the members' logits
+    ``z`` [K, N], each weight's prior centred on 1/K and the bias's on 0, both with SD ``weight_sd``. None when
+    the fit does not give finite values."""
+    k = z.shape[0]
+    zt = torch.from_numpy(z.T.astype(np.float64))
+    yt = torch.from_numpy(y.astype(np.float64))
+    w = torch.full((k,), 1.0 / k, dtype=torch.float64, requires_grad=True)
+    b = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    prior = torch.full((k,), 1.0 / k, dtype=torch.float64)
+    opt = torch.optim.LBFGS([w, b], lr=1, max_iter=200, history_size=20, line_search_fn="strong_wolfe",
+                            tolerance_grad=1e-9)
+    bce = nn.BCEWithLogitsLoss(reduction="sum")
+    var2 = 2 * weight_sd**2
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = bce(zt @ w + b, yt) + (((w - prior) ** 2).sum() + b**2) / var2
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    weights, bias = w.detach().tolist(), float(b.detach())
+    if not (all(np.isfinite(weights)) and np.isfinite(bias)):
+        return None
+    return [float(v) for v in weights], bias
+
+
 def _spec(spec: Any) -> tuple[str, dict[str, Any]]:
     """(name, overrides) of one ``members`` entry: ``"dkt"`` or ``["dkt", {...}]``."""
     if isinstance(spec, str):
@@ -188,26 +216,9 @@ class EnsembleModel(KTModel):
         done: dict[str, Any] = {"method": "mean", "n_events": n}
         if self.config.combine == "stacked" and valid is not None and n >= self.config.min_stack_events:
             y_np, z_np = self._member_logits(valid)
-            z = torch.from_numpy(z_np.T.astype(np.float64))
-            y = torch.from_numpy(y_np.astype(np.float64))
-            w = torch.full((k,), 1.0 / k, dtype=torch.float64, requires_grad=True)
-            b = torch.zeros((), dtype=torch.float64, requires_grad=True)
-            prior = torch.full((k,), 1.0 / k, dtype=torch.float64)
-            opt = torch.optim.LBFGS([w, b], lr=1, max_iter=200, history_size=20, line_search_fn="strong_wolfe",
-                                    tolerance_grad=1e-9)
-            bce = nn.BCEWithLogitsLoss(reduction="sum")
-            var2 = 2 * self.config.weight_sd ** 2
-
-            def closure() -> torch.Tensor:
-                opt.zero_grad()
-                loss = bce(z @ w + b, y) + (((w - prior) ** 2).sum() + b ** 2) / var2
-                loss.backward()
-                return loss
-
-            opt.step(closure)
-            weights, bias = w.detach().tolist(), float(b.detach())
-            if all(np.isfinite(weights)) and np.isfinite(bias):
-                self.weights, self.bias = [float(v) for v in weights], bias
+            fitted = stack_weights(y_np, z_np, self.config.weight_sd)
+            if fitted is not None:
+                self.weights, self.bias = fitted
                 done["method"] = "stacked"
         done.update(weights=dict(zip(self.labels, (round(v, 4) for v in self.weights), strict=True)),
                     bias=round(self.bias, 4))
