@@ -216,17 +216,27 @@ def _resolve_opts(f):
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation")
 @pass_ctx
 def platform_remove(obj: Ctx, issuer: str, client_id: str, yes: bool) -> None:
-    """Remove a registration and everything under it (courses, users, scores)."""
+    """Remove a registration and everything under it (courses, users, scores, its item banks and their trained
+    engines)."""
+    import shutil
+
     from lti_tool.services import registrations
+    from lti_tool.services.engine import bank_registry, registry_root
 
     if not yes:
         click.confirm(f"Remove {issuer} / {client_id} and all its data?", abort=True)
     try:
         with obj.db.session() as session:
-            registrations.remove(session, issuer, client_id)
+            banks = registrations.remove(session, issuer, client_id)
     except registrations.RegistrationError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo("Removed.")
+    # after the commit: a failed delete keeps the engines; a later bank that gets a reused id (SQLite) and the
+    # same slug must not find this one's models, trained on the removed school's students
+    root = registry_root(obj.settings)
+    removed = [path for path in (bank_registry(root, bank) for bank in banks) if path.exists()]
+    for path in removed:
+        shutil.rmtree(path)
+    click.echo(f"Removed (with {len(banks)} item bank(s), {len(removed)} trained engine folder(s)).")
 
 
 @platform.command("approve")

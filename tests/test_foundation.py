@@ -12,8 +12,9 @@ from sqlalchemy import inspect
 
 from lti_tool import migrate
 from lti_tool.cli import main
-from lti_tool.models import ToolKey
+from lti_tool.models import ItemBank, Registration, ToolKey
 from lti_tool.services import crypto, keys
+from lti_tool.services.engine import bank_registry
 from lti_tool.settings import ConfigError, Settings
 
 from .conftest import TEST_SECRET
@@ -100,11 +101,29 @@ def test_platform_cli_add_list_remove(database_url, db, tmp_path):
     listed = json.loads(_run(["platform", "list", "--json"], database_url, tmp_path).output)
     assert [r["client_id"] for r in listed] == ["1000", "2000"]
     assert listed[0]["deployment_ids"] == ["d1", "d2"]
+    # each school has a bank with a trained engine (a registry folder under the instance's models/)
+    registries, owners = {}, {}
+    with db.session() as s:
+        for reg in s.query(Registration):
+            owners[reg.client_id] = reg.id
+            bank = ItemBank(slug="fractions", title="Fractions", registration_id=reg.id)
+            s.add(bank)
+            s.flush()
+            registries[reg.client_id] = bank_registry(tmp_path / "models", bank)
+    for path in registries.values():
+        path.mkdir(parents=True)
+        (path / "champion.json").write_text("{}")
     res = _run(["platform", "remove", "--issuer", "https://canvas.instructure.com", "--client-id", "1000", "--yes"],
                database_url, tmp_path)
     assert res.exit_code == 0
+    assert "1 item bank(s), 1 trained engine folder(s)" in res.output
     listed = json.loads(_run(["platform", "list", "--json"], database_url, tmp_path).output)
     assert [r["client_id"] for r in listed] == ["2000"]
+    # the removed school's engine is gone with its bank (a later bank reusing the id must not find it); not the other
+    assert not registries["1000"].exists()
+    assert (registries["2000"] / "champion.json").is_file()
+    with db.session() as s:
+        assert [b.registration_id for b in s.query(ItemBank)] == [owners["2000"]]
 
 
 def test_platform_add_rejects_bad_url(database_url, db, tmp_path):

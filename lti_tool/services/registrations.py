@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, selectinload
 
-from lti_tool.models import Deployment, Registration
+from lti_tool.models import Deployment, ItemBank, Registration
 from lti_tool.models.lti import ACTIVE, AUTO_ADD, DISABLED, PENDING, REJECT
 
 POLICIES = (AUTO_ADD, REJECT)
@@ -116,9 +116,23 @@ def resolve(session: Session, issuer: str, client_id: str) -> Registration:
     return reg
 
 
-def remove(session: Session, issuer: str, client_id: str) -> None:
-    session.delete(resolve(session, issuer, client_id))
+@dataclass(frozen=True)
+class RemovedBank:
+    """An item bank deleted with its registration (what its engine registry folder is named by)."""
+
+    id: int
+    slug: str
+
+
+def remove(session: Session, issuer: str, client_id: str) -> list[RemovedBank]:
+    """Delete a registration and, by cascade, everything under it. Returns its item banks: their trained engines
+    (registry folders, outside the database) are the caller's to delete once the transaction has committed."""
+    reg = resolve(session, issuer, client_id)
+    owned = session.scalars(select(ItemBank).where(ItemBank.registration_id == reg.id))
+    banks = [RemovedBank(b.id, b.slug) for b in owned]
+    session.delete(reg)
     session.flush()
+    return banks
 
 
 def approve(session: Session, issuer: str, client_id: str) -> Registration:
