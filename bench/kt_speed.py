@@ -25,6 +25,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from kt_quality import parse_options  # the same --variant syntax (key=value,... or a JSON object)
+
 from adaptive.models import get_model_class
 from adaptive.models.base import KTModel
 from adaptive.state import State
@@ -116,18 +118,13 @@ def main() -> None:
     ap.add_argument("--train-epoch", action="store_true", help="also time one epoch on ASSIST2009 fold 1")
     ap.add_argument("--threads", type=int, default=2, help="threads for the training epoch")
     ap.add_argument("--variant", action="append", default=[], metavar="NAME=MODEL:K=V,...",
-                    help="a configured model under a new name, e.g. akt_aq=akt:question_layers=1,kq_same=true")
+                    help="a configured model under a new name, e.g. akt_aq=akt:question_layers=1,kq_same=true or "
+                         "ens=ensemble:'{\"members\": [\"pfa\", \"dkt\"]}'")
     args = ap.parse_args()
     for spec in args.variant:
         label, _, rest = spec.partition("=")
         kind, _, opts = rest.partition(":")
-        cfg: dict = {}
-        for part in filter(None, opts.split(",")):
-            key, _, value = part.partition("=")
-            low = value.lower()
-            cfg[key] = low == "true" if low in ("true", "false") else (int(value) if value.lstrip("-").isdigit()
-                                                                         else float(value))
-        VARIANTS[label] = (kind, cfg)
+        VARIANTS[label] = (kind, parse_options(opts))
     names = args.models.split(",")
     latency(names, args.steps, args.history, args.candidates)
     if args.train_epoch:
