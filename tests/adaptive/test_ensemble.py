@@ -53,11 +53,13 @@ def ens(sim):
 def test_registered_with_akt_options_that_exist():
     assert MODEL_REGISTRY["ensemble"] is EnsembleModel
     default = EnsembleConfig().members
-    assert default == ["pfa_recency", "dkt", ["akt", {"question_layers": 1, "kq_same": True}]]
+    assert default == ["pfa_recency", "dkt", "akt"]
     model = EnsembleModel()
     assert [m.name for m in model.members] == ["pfa_recency", "dkt", "akt"]
-    assert model.members[2].config.question_layers == 1
-    assert model.members[2].config.kq_same is True
+    assert model.members[2].config.question_layers == 0
+    with_encoder = EnsembleModel(members=["pfa", ["akt", {"question_layers": 1, "kq_same": True}]])
+    assert with_encoder.members[1].config.question_layers == 1
+    assert with_encoder.members[1].config.kq_same is True
     with pytest.raises(ValueError, match="unknown config option"):
         EnsembleModel(members=["pfa", ["dkt", {"nope": 1}]])
     with pytest.raises(ValueError, match="unknown model"):
