@@ -25,8 +25,8 @@ the candidates once and memoises its encoding on the ensemble's :class:`Candidat
 and each member in ``members/<label>/`` (its own ``model.pt``, loaded with ``weights_only=True``).
 
 The default members, stacked: AUC 0.7876 ± 0.0040 on ASSIST2009 and 0.8330 ± 0.0067 on STATICS2011 over five
-folds (bench/README.md; ASSIST2015 was measured with the earlier default, the attention model with AKT's question
-encoder); stacking adds little AUC over the plain mean but lowers the calibration error.
+folds, 0.7315 ± 0.0002 on ASSIST2015 over three (bench/README.md); stacking adds little AUC over the plain mean but
+lowers the calibration error.
 """
 
 from __future__ import annotations
@@ -50,8 +50,9 @@ _EPS = 1e-7  # members' probabilities are clipped to [eps, 1 - eps] before predi
 
 
 def _default_members() -> list[Any]:
-    # the attention model without AKT's question encoder: about level with it inside the stack (five folds, paired:
-    # ASSIST2009 +0.0001, STATICS2011 -0.0004) at 60 % of its serving time (bench/README.md, "Choosing the members")
+    # the attention model without AKT's question encoder: about level with it inside the stack (paired: ASSIST2009
+    # +0.0001 and STATICS2011 -0.0004 over five folds, ASSIST2015 +0.0006 over three) at 60 % of its serving time
+    # (bench/README.md, "Choosing the members")
     return ["pfa_recency", "dkt", "akt"]
 
 
