@@ -8,10 +8,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from lti_tool.settings import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from lti_tool.services.registrations import RemovedBank
 
 
 class Ctx:
@@ -217,7 +221,8 @@ def _resolve_opts(f):
 @pass_ctx
 def platform_remove(obj: Ctx, issuer: str, client_id: str, yes: bool) -> None:
     """Remove a registration and everything under it (courses, users, scores, its item banks and their trained
-    engines)."""
+    engines). Shared (global) banks its students answered in lose the engines and calibrated difficulties fitted
+    on those answers: the baseline serves them until they are retrained (queued when a job queue is set up)."""
     import shutil
 
     from lti_tool.services import registrations
@@ -227,16 +232,47 @@ def platform_remove(obj: Ctx, issuer: str, client_id: str, yes: bool) -> None:
         click.confirm(f"Remove {issuer} / {client_id} and all its data?", abort=True)
     try:
         with obj.db.session() as session:
-            banks = registrations.remove(session, issuer, client_id)
+            removal = registrations.remove(session, issuer, client_id)
     except registrations.RegistrationError as exc:
         raise click.ClickException(str(exc)) from exc
     # after the commit: a failed delete keeps the engines; a later bank that gets a reused id (SQLite) and the
     # same slug must not find this one's models, trained on the removed school's students
     root = registry_root(obj.settings)
-    removed = [path for path in (bank_registry(root, bank) for bank in banks) if path.exists()]
+    removed = [path for path in (bank_registry(root, bank) for bank in removal.banks) if path.exists()]
     for path in removed:
         shutil.rmtree(path)
-    click.echo(f"Removed (with {len(banks)} item bank(s), {len(removed)} trained engine folder(s)).")
+    click.echo(f"Removed (with {len(removal.banks)} item bank(s), {len(removed)} trained engine folder(s)).")
+    if removal.shared_banks:
+        _retrain_shared(obj, removal.shared_banks)
+
+
+def _retrain_shared(obj: Ctx, banks: list[RemovedBank]) -> None:
+    """The removed registration's students answered in these global banks: drop the engines fitted on their
+    answers and have the banks retrained on what is left."""
+    from lti_tool import jobs
+    from lti_tool.jobs.training import discard_engine
+    from lti_tool.services.engine import bank_registry, registry_root
+
+    root = registry_root(obj.settings)
+    queue = obj.settings.resolved_jobs_backend == "celery"
+    if queue:
+        from lti_tool.jobs.runtime import make_runtime
+
+        jobs.set_runtime(make_runtime(obj.settings, obj.db))
+    for bank in banks:
+        discarded = discard_engine(bank_registry(root, bank))
+        name = f"Shared bank {bank.slug} (id {bank.id})"
+        if discarded is None:
+            click.echo(f"{name}: a training is running on answers that were just removed; run "
+                       f"'adaptive-lti engine retrain --bank {bank.id} --wait' once it has finished.", err=True)
+            continue
+        what = "its trained engine was deleted, the baseline serves it" if discarded else "no trained engine"
+        if queue:
+            jobs.enqueue("training.select", bank_id=bank.id)
+            click.echo(f"{name}: {what}; retraining queued on the remaining answers.")
+        else:
+            click.echo(f"{name}: {what}; retrain it on the remaining answers with "
+                       f"'adaptive-lti engine retrain --bank {bank.id} --wait'.")
 
 
 @platform.command("approve")

@@ -22,6 +22,7 @@ import contextlib
 import fcntl
 import json
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -136,6 +137,28 @@ def _registry_lock(registry: Path) -> Iterator[bool]:
             yield True
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def discard_engine(registry: Path) -> bool | None:
+    """Delete what training wrote in a bank's registry (champion record, models, tracker), so its serving engines
+    fall back to the baseline at their next reload check. Under the registry's training lock: returns None when a
+    training holds it (nothing deleted: that training may be reading the answers being removed), else whether
+    there was anything to delete."""
+    if not registry.is_dir():
+        return False
+    with _registry_lock(registry) as locked:
+        if not locked:
+            return None
+        found = False
+        for entry in registry.iterdir():
+            if entry.name == LOCK_FILE:
+                continue
+            found = True
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        return found
 
 
 def _within_budget(models: Sequence[str], previous: Mapping[str, Any] | None, n_responses: int,

@@ -6,10 +6,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from lti_tool.models import Deployment, ItemBank, Registration
+from lti_tool.models import Attempt, Deployment, Item, ItemBank, Registration, User
 from lti_tool.models.lti import ACTIVE, AUTO_ADD, DISABLED, PENDING, REJECT
 
 POLICIES = (AUTO_ADD, REJECT)
@@ -118,21 +118,43 @@ def resolve(session: Session, issuer: str, client_id: str) -> Registration:
 
 @dataclass(frozen=True)
 class RemovedBank:
-    """An item bank deleted with its registration (what its engine registry folder is named by)."""
+    """An item bank whose trained engine (registry folder, named by id and slug) must go with a registration."""
 
     id: int
     slug: str
 
 
-def remove(session: Session, issuer: str, client_id: str) -> list[RemovedBank]:
-    """Delete a registration and, by cascade, everything under it. Returns its item banks: their trained engines
-    (registry folders, outside the database) are the caller's to delete once the transaction has committed."""
+@dataclass(frozen=True)
+class Removal:
+    """What :func:`remove` deleted that lives outside the database too.
+
+    ``banks``: the registration's own item banks (deleted). ``shared_banks``: global banks its students answered
+    in (kept, their answers deleted): their engines and calibrated difficulties were fitted on those answers."""
+
+    banks: list[RemovedBank]
+    shared_banks: list[RemovedBank]
+
+
+def remove(session: Session, issuer: str, client_id: str) -> Removal:
+    """Delete a registration and, by cascade, everything under it (its users and their answers included).
+
+    The global banks its students answered in lose their calibrated item difficulties here (the authors' seeds
+    stand until the next training); their trained engines, like the deleted banks' (registry folders, outside the
+    database), are the caller's to delete once the transaction has committed."""
     reg = resolve(session, issuer, client_id)
     owned = session.scalars(select(ItemBank).where(ItemBank.registration_id == reg.id))
     banks = [RemovedBank(b.id, b.slug) for b in owned]
+    answered = select(Attempt.bank_id).join(User, User.id == Attempt.user_id).where(User.registration_id == reg.id)
+    shared = session.scalars(
+        select(ItemBank).where(ItemBank.registration_id.is_(None), ItemBank.id.in_(answered)).order_by(ItemBank.id)
+    ).all()
+    shared_banks = [RemovedBank(b.id, b.slug) for b in shared]
+    if shared_banks:
+        session.execute(update(Item).where(Item.bank_id.in_([b.id for b in shared_banks]))
+                        .values(calibrated_difficulty=None))
     session.delete(reg)
     session.flush()
-    return banks
+    return Removal(banks, shared_banks)
 
 
 def approve(session: Session, issuer: str, client_id: str) -> Registration:

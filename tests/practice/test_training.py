@@ -160,3 +160,71 @@ def test_too_few_students_keeps_the_baseline_and_retrain_is_for_instructors(plat
     zh = platform.launch("instructor", locale="zh-CN")
     assert "基线" in zh.html
     assert "仅依据模型预测的答对概率" in zh.html
+
+
+def test_removing_a_school_drops_the_shared_bank_engine_fitted_on_its_students(platform, activity, bank, tool_server,
+                                                                              db):
+    """The sample bank is global: every school's students answer in it. Removing a registration deletes its
+    students' answers, so the engine, tracker and calibrated difficulties fitted on them go too (the baseline
+    serves until the bank is retrained on what is left)."""
+    from click.testing import CliRunner
+
+    from lti_tool.cli import main
+    from lti_tool.services import engine as engine_mod
+
+    assert platform.launch("instructor").status == 200
+    _simulate(db, bank, n_students=40, per_student=25, seed=3)
+    record = _run(tool_server, bank_id=bank["id"], min_students=20, min_responses=300, epochs=1,
+                  model_configs=TINY, models=["dkt"])
+    registry = registry_of(tool_server, bank)
+    assert (registry / "champion.json").is_file()
+    assert (registry / "tracker.json").is_file()
+    assert record["calibrated_items"] > 0
+    eng = engine_mod.get_engine(SimpleNamespace(**bank), tool_server.app)
+    eng._checked = -1e9
+    eng.maybe_reload()
+    assert eng.fingerprint == json.loads((registry / "champion.json").read_text())["fingerprint"]
+
+    settings = tool_server.app.config["SETTINGS"]
+    env = {"ADAPTIVE_LTI_DATABASE_URL": settings.resolved_database_url,
+           "ADAPTIVE_LTI_SECRET_KEY": settings.secret_key.get_secret_value(),
+           "ADAPTIVE_LTI_INSTANCE_PATH": str(settings.instance_path),
+           "ADAPTIVE_LTI_KT_REGISTRY": str(registry_root(settings)), "ADAPTIVE_LTI_REDIS_URL": ""}
+    res = CliRunner().invoke(main, ["platform", "remove", "--issuer", platform.issuer, "--client-id",
+                                    platform.client_id, "--yes"], env=env, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert "with 0 item bank(s)" in res.output
+    assert (f"Shared bank {bank['slug']} (id {bank['id']}): its trained engine was deleted, the baseline serves it; "
+            f"retrain it on the remaining answers with 'adaptive-lti engine retrain --bank {bank['id']} --wait'"
+            in res.output)
+    with db.session() as s:
+        assert s.scalar(select(Item.id).where(Item.bank_id == bank["id"])) is not None  # the bank stays
+        assert s.scalars(select(Attempt)).all() == []
+        assert [it.calibrated_difficulty for it in s.scalars(select(Item))] == [None] * s.query(Item).count()
+    assert not (registry / "champion.json").exists()
+    assert not (registry / "tracker.json").exists()
+    assert not (registry / record["champion"]).exists()
+    eng._checked = -1e9
+    eng.maybe_reload()
+    assert eng.model.name == "pfa"  # the untrained baseline
+    assert eng.tracker is None
+    # nothing left to train on: the baseline keeps serving
+    assert _run(tool_server, bank_id=bank["id"])["skipped"] == "no answers yet: the baseline serves"
+
+
+def test_discarding_an_engine_waits_for_no_training(tmp_path):
+    """A training holding the bank's lock may be reading answers being removed: nothing is deleted then."""
+    from lti_tool.jobs.training import _registry_lock, discard_engine
+
+    registry = tmp_path / "banks" / "1-sample"
+    assert discard_engine(registry) is False  # never trained
+    (registry / "dkt").mkdir(parents=True)
+    (registry / "dkt" / "model.pt").write_bytes(b"x")
+    (registry / "champion.json").write_text("{}")
+    with _registry_lock(registry) as locked:
+        assert locked
+        assert discard_engine(registry) is None
+        assert (registry / "champion.json").is_file()
+    assert discard_engine(registry) is True
+    assert sorted(p.name for p in registry.iterdir()) == [".training.lock"]
+    assert discard_engine(registry) is False
