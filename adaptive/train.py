@@ -44,6 +44,13 @@ class TrainConfig:
     # batches sorted by length within runs of `bucket` batches (less padding, faster epochs); 1 = plain shuffled
     # batches. Default 1: length-sorted batches cost the attention model 2 AUC points on ASSIST2009 (bench/README.md)
     bucket: int = 1
+    # exponential moving average of the weights (Polyak averaging): 0 = off, else its decay per step (warmed up as
+    # min(ema, (1 + step) / (10 + step))); validation, early stopping and the returned model use the averaged weights
+    ema: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.ema < 1.0:
+            raise ValueError("ema must be in [0, 1)")
 
 
 def seed_everything(seed: int) -> None:
@@ -88,6 +95,15 @@ def batches(data: list[Encoded], batch_size: int, rng: random.Random, bucket: in
     return out
 
 
+def _swap_in(params: list[torch.Tensor], values: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Copy ``values`` into ``params``; returns copies of what they held."""
+    with torch.no_grad():
+        held = [q.detach().clone() for q in params]
+        for q, v in zip(params, values, strict=True):
+            q.copy_(v)
+    return held
+
+
 def train_model(model: KTModel, log: ResponseLog, valid: ResponseLog | None, cfg: TrainConfig) -> dict[str, Any]:
     """Train ``model.net`` in place; returns the history (per-epoch loss, validation AUC, seconds)."""
     from adaptive.evaluate import evaluate_model
@@ -116,6 +132,9 @@ def train_model(model: KTModel, log: ResponseLog, valid: ResponseLog | None, cfg
 
         bar = tqdm(total=cfg.epochs, desc=f"train {model.name}", unit="epoch")
     best_auc, best_state, best_epoch, bad = -math.inf, copy.deepcopy(net.state_dict()), 0, 0
+    params = [q for q in net.parameters() if q.requires_grad]
+    averaged = [q.detach().clone() for q in params] if cfg.ema > 0 else None
+    steps = 0
     history: dict[str, Any] = {"epochs": [], "world_size": world, "device": str(device)}
     for epoch in range(1, cfg.epochs + 1):
         t0 = time.time()
@@ -136,9 +155,16 @@ def train_model(model: KTModel, log: ResponseLog, valid: ResponseLog | None, cfg
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            steps += 1
+            if averaged is not None:
+                with torch.no_grad():
+                    share = 1.0 - min(cfg.ema, (1.0 + steps) / (10.0 + steps))
+                    for a, q in zip(averaged, params, strict=True):
+                        a.lerp_(q.detach(), share)
             total += float(loss.detach()) * float(n_tok) * weight
             count += int(n_tok) * int(weight)
         net.eval()
+        current = _swap_in(params, averaged) if averaged is not None else None
         v = evaluate_model(model, valid)
         secs = time.time() - t0
         history["epochs"].append({"epoch": epoch, "loss": total / max(count, 1), "valid_auc": v["auc"],
@@ -148,6 +174,8 @@ def train_model(model: KTModel, log: ResponseLog, valid: ResponseLog | None, cfg
             best_auc, best_state, best_epoch, bad = v["auc"], copy.deepcopy(net.state_dict()), epoch, 0
         else:
             bad += 1
+        if current is not None:  # back to the raw weights for the next epoch's steps
+            _swap_in(params, current)
         if bar is not None:
             bar.set_postfix(loss=f"{total / max(count, 1):.4f}", valid_auc=f"{v['auc']:.4f}", best=best_epoch)
             bar.update(1)

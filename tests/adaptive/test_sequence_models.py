@@ -105,3 +105,31 @@ def test_batches_cover_every_window_once_with_little_padding():
         assert batches(data, 16, random.Random(1), bucket) == out  # the same on every rank
     padded = sum(len(b) * max(len(data[i]) for i in b) for b in out)  # bucket=32: length-sorted runs
     assert padded < 1.3 * sum(len(d) for d in data)
+
+
+def test_weight_averaging(sim):
+    """``ema``: validation and the returned model use the moving average of the weights, the steps the raw ones."""
+    import torch
+
+    from adaptive.train import TrainConfig
+
+    _, _, train, test = sim
+    opts = {"epochs": 3, "batch_size": 32, "lr": 5e-3, "max_len": 24, "patience": 3, "seed": 0}
+
+    def fitted(**extra):
+        model = get_model_class("dkt")(**SMALL["dkt"])
+        model.fit(train, **opts, **extra)
+        return model, torch.cat([p.detach().flatten() for p in model.net.parameters()])
+
+    raw, raw_w = fitted()
+    # a vanishing average is the raw weights: swapping the average in for validation leaves the training as it was
+    same, same_w = fitted(ema=1e-9)
+    assert torch.allclose(raw_w, same_w, atol=1e-5)
+    assert same.metrics["train"]["best_epoch"] == raw.metrics["train"]["best_epoch"]
+    averaged, avg_w = fitted(ema=0.9)
+    assert not torch.allclose(raw_w, avg_w, atol=1e-3)
+    auc_raw, auc_avg = evaluate_model(raw, test)["auc"], evaluate_model(averaged, test)["auc"]
+    assert auc_avg > 0.6
+    assert abs(auc_avg - auc_raw) < 0.03
+    with pytest.raises(ValueError, match="ema"):
+        TrainConfig(ema=1.0)
