@@ -14,6 +14,7 @@ import math
 import os
 import random
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -95,7 +96,7 @@ def batches(data: list[Encoded], batch_size: int, rng: random.Random, bucket: in
     return out
 
 
-def _swap_in(params: list[torch.Tensor], values: list[torch.Tensor]) -> list[torch.Tensor]:
+def _swap_in(params: Sequence[torch.Tensor], values: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     """Copy ``values`` into ``params``; returns copies of what they held."""
     with torch.no_grad():
         held = [q.detach().clone() for q in params]
