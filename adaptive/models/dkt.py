@@ -8,8 +8,8 @@ item's own embedding (so new items of known skills are scored sensibly). ``head=
 ``item_embeddings=False`` is plain DKT: one output per skill, the mean of the skills' probabilities for a multi-skill
 item (the pyKT question-level late fusion), the baseline used by ``bench/kt_quality.py``.
 
-Serving caches the LSTM state ``(h, c)`` per student: an update is one LSTM step, scoring N candidates one matrix
-product.
+Serving caches the LSTM state ``(h, c)`` per student: an update is one LSTM step (``torch.lstm_cell`` per layer),
+scoring N candidates one matrix product.
 """
 
 from __future__ import annotations
@@ -133,9 +133,18 @@ class DKTModel(KTModel):
     def _advance(self, state: State, item: int, skills: torch.Tensor, correct: int, response: Response) -> None:
         net: DKTNet = self.net  # type: ignore[assignment]
         q = net.question(torch.tensor([item]), skills.unsqueeze(0))
-        x = net.lstm_input(q, torch.tensor([float(correct)])).unsqueeze(0)  # [1, 1, 2d]
-        _, (h, c) = net.lstm(x, self._hc(state))
-        state.data = {"h": h, "c": c}
+        x = net.lstm_input(q, torch.tensor([float(correct)]))  # [1, 2d]
+        h_old, c_old = self._hc(state)  # [layers, 1, H]
+        hs, cs = [], []
+        lstm = net.lstm
+        for k in range(lstm.num_layers):  # one step per layer with lstm_cell: a fifth of nn.LSTM's call overhead
+            h_k, c_k = torch.lstm_cell(x, (h_old[k], c_old[k]), getattr(lstm, f"weight_ih_l{k}"),
+                                       getattr(lstm, f"weight_hh_l{k}"), getattr(lstm, f"bias_ih_l{k}"),
+                                       getattr(lstm, f"bias_hh_l{k}"))
+            hs.append(h_k)
+            cs.append(c_k)
+            x = h_k  # no dropout between layers when serving
+        state.data = {"h": torch.stack(hs), "c": torch.stack(cs)}
 
     def _score(self, state: State, cands: Candidates) -> torch.Tensor:
         net: DKTNet = self.net  # type: ignore[assignment]

@@ -133,3 +133,20 @@ def test_weight_averaging(sim):
     assert abs(auc_avg - auc_raw) < 0.03
     with pytest.raises(ValueError, match="ema"):
         TrainConfig(ema=1.0)
+
+
+def test_stacked_lstm_serves_what_it_scores_in_batch(sim):
+    """The serving step (``lstm_cell`` layer by layer) gives the training network's predictions with two layers."""
+    from adaptive.data import ResponseLog
+
+    _, _, train, test = sim
+    model = get_model_class("dkt")(d_model=16, hidden=32, layers=2)
+    model.fit(train, epochs=2, batch_size=32, lr=5e-3, max_len=24, seed=0)
+    seq = test.sequences()[2][:20]
+    _, p_batch = model.predict_log(ResponseLog({"x": seq}))
+    state, inc = model.init_state(), []
+    for r in seq:
+        inc.append(model.predict_proba(state, [(r.item_id, r.skill_ids)])[0])
+        state = model.update(state, r)
+    assert np.allclose(inc, p_batch, atol=1e-5)
+    assert state.data["h"].shape == (2, 1, 32)
