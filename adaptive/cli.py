@@ -76,13 +76,15 @@ _format = click.option("--format", "fmt", type=click.Choice(FORMATS), required=T
               help="Stop after this many epochs without a better validation AUC.")
 @click.option("--max-len", type=click.IntRange(2), default=200, show_default=True, help="Training window length.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--ema", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.95, show_default=True,
+              help="Decay per step of the moving average of the weights that is validated and saved (0: off).")
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when present, else cpu).")
 @click.option("--threads", type=click.IntRange(1), default=None, help="torch CPU threads.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def train_cmd(  # noqa: PLR0917 - click passes options as arguments
     data: str, fmt: str, valid: str | None, valid_fold: int | None, model_name: str, out: str,
               settings: tuple[str, ...], epochs: int, batch_size: int, lr: float, patience: int, max_len: int,
-              seed: int, device: str | None, threads: int | None, progress: bool) -> None:
+              seed: int, ema: float, device: str | None, threads: int | None, progress: bool) -> None:
     """Train a model on a response log and save it to --out."""
     import torch
 
@@ -109,7 +111,8 @@ def train_cmd(  # noqa: PLR0917 - click passes options as arguments
         raise click.BadParameter(str(exc), param_hint="--set") from None
     rank, _ = maybe_init_distributed()
     options: dict[str, Any] = {"seed": seed, "progress": progress, "device": device, "epochs": epochs,
-                               "batch_size": batch_size, "lr": lr, "patience": patience, "max_len": max_len}
+                               "batch_size": batch_size, "lr": lr, "patience": patience, "max_len": max_len,
+                               "ema": ema}
     model.fit(train_log, valid=valid_log, **model.options_for_fit(options))
     if valid_log is not None and "valid" not in model.metrics:
         model.metrics["valid"] = _public(evaluate_model(model, valid_log))

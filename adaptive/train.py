@@ -46,8 +46,9 @@ class TrainConfig:
     # batches. Default 1: length-sorted batches cost the attention model 2 AUC points on ASSIST2009 (bench/README.md)
     bucket: int = 1
     # exponential moving average of the weights (Polyak averaging): 0 = off, else its decay per step (warmed up as
-    # min(ema, (1 + step) / (10 + step))); validation, early stopping and the returned model use the averaged weights
-    ema: float = 0.0
+    # min(ema, (1 + step) / (10 + step))); validation, early stopping and the returned model use the averaged weights.
+    # 0.95: dkt +0.0018 test AUC on ASSIST2009 over five folds, every fold, same epochs (bench/README.md)
+    ema: float = 0.95
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.ema < 1.0:

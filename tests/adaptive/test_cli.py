@@ -66,3 +66,7 @@ def test_clear_errors(files, tmp_path):
                              "--set", "colour=blue", "--out", str(tmp_path / "o")])
     assert res.exit_code == 2
     assert "unknown config option" in res.output
+    res = runner.invoke(kt, ["train", "--data", str(files / "train.csv"), "--format", "csv", "--model", "dkt",
+                             "--ema", "1", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2
+    assert "--ema" in res.output
