@@ -254,11 +254,7 @@ def _retrain_shared(obj: Ctx, banks: list[RemovedBank]) -> None:
     from lti_tool.services.engine import bank_registry, registry_root
 
     root = registry_root(obj.settings)
-    queue = obj.settings.resolved_jobs_backend == "celery"
-    if queue:
-        from lti_tool.jobs.runtime import make_runtime
-
-        jobs.set_runtime(make_runtime(obj.settings, obj.db))
+    queue = jobs.connect_queue(obj.settings, obj.db)
     for bank in banks:
         discarded = discard_engine(bank_registry(root, bank))
         name = f"Shared bank {bank.slug} (id {bank.id})"

@@ -83,12 +83,8 @@ def retrain_cmd(  # noqa: PLR0917 - click passes options as arguments
     if bank_ref is not None:
         options["bank_id"], slug = resolve_bank(obj.db, bank_ref.strip())
     if not wait:
-        from lti_tool.jobs.runtime import make_runtime
-
-        settings = obj.settings
-        if settings.resolved_jobs_backend != "celery":
+        if not jobs.connect_queue(obj.settings, obj.db):
             raise click.ClickException("no job queue (ADAPTIVE_LTI_REDIS_URL unset): use --wait to train here")
-        jobs.set_runtime(make_runtime(settings, obj.db))
         jobs.enqueue("training.select", **options)
         which = f"bank {slug} (id {options['bank_id']})" if bank_ref is not None else "every bank with answers"
         click.echo(f"Queued training.select for {which} on the 'training' queue.")

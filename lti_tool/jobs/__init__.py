@@ -140,6 +140,17 @@ def enqueue(name: str, **kwargs: Any) -> None:
     runtime.dispatch(name, kwargs)
 
 
+def connect_queue(settings: Any, db: Any) -> bool:
+    """For a command-line process: when a job queue (Celery on Redis) is configured, send this process's
+    :func:`enqueue` calls to it and return True; False without one (a CLI starts no inline worker thread)."""
+    if settings.resolved_jobs_backend != "celery":
+        return False
+    from lti_tool.jobs.runtime import make_runtime
+
+    set_runtime(make_runtime(settings, db))
+    return True
+
+
 def enqueue_after_commit(session: Session, name: str, **kwargs: Any) -> None:
     """Enqueue once ``session``'s transaction commits (dropped on rollback), so a job never sees uncommitted
     rows and a rolled-back attempt sends nothing."""

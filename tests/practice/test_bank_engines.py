@@ -329,3 +329,37 @@ def test_an_ensemble_champion_serves_practice(platform, activity, bank, tool_ser
     tool_server.app.extensions.pop("practice_engines", None)  # a fresh set of engines: nothing cached
     again = {m["skill"]: m["p"] for m in student.get("/api/v1/practice/mastery").json()["mastery"]}
     assert again == pytest.approx(mastery, abs=1e-4)
+
+
+def test_cli_retrain_queues_only_when_a_job_queue_exists(bank, database_url, tmp_path):
+    """Without --wait the command needs Celery on Redis; with it, the job lands on the 'training' queue."""
+    import os
+
+    import redis
+
+    from lti_tool import jobs
+
+    env = {"ADAPTIVE_LTI_DATABASE_URL": database_url, "ADAPTIVE_LTI_SECRET_KEY": TEST_SECRET,
+           "ADAPTIVE_LTI_INSTANCE_PATH": str(tmp_path), "ADAPTIVE_LTI_REDIS_URL": "",
+           "ADAPTIVE_LTI_LOG_LEVEL": "WARNING"}
+    res = CliRunner().invoke(main, ["engine", "retrain", "--bank", str(bank["id"])], env=env)
+    assert res.exit_code != 0
+    assert "no job queue (ADAPTIVE_LTI_REDIS_URL unset): use --wait to train here" in res.output
+    url = os.environ.get("ADAPTIVE_LTI_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    client = redis.Redis.from_url(url, socket_connect_timeout=1)
+    try:
+        client.ping()
+    except redis.RedisError:
+        pytest.skip("Redis is not reachable")
+    client.delete("training")
+    env["ADAPTIVE_LTI_REDIS_URL"] = url
+    try:
+        res = CliRunner().invoke(main, ["engine", "retrain", "--bank", str(bank["id"])], env=env,
+                                 catch_exceptions=False)
+        assert res.exit_code == 0, res.output
+        assert f"Queued training.select for bank {bank['slug']} (id {bank['id']})" in res.output
+        assert client.llen("training") == 1
+    finally:
+        jobs.set_runtime(None)
+        client.delete("training")
+        client.close()
