@@ -78,27 +78,40 @@ def _free_port_pair() -> int:
     raise RuntimeError("no free port pair")
 
 
+def _wait_for(url: str, proc: subprocess.Popen) -> requests.Response | None:
+    """GET ``url`` once the server answers; None when the process has exited first (or after 60 s)."""
+    deadline = time.time() + 60
+    while True:
+        try:
+            return requests.get(url, timeout=2)
+        except requests.ConnectionError:
+            if proc.poll() is not None or time.time() > deadline:
+                if proc.poll() is None:
+                    proc.terminate()
+                    proc.wait(10)
+                return None
+            time.sleep(0.2)
+
+
 def test_dev_command_end_to_end(tmp_path):
     """What `make run` does after `db upgrade`: both servers up, the printed URL launches the tool."""
     url = f"sqlite:///{tmp_path}/dev.db"
     migrate.upgrade(url)
-    port = _free_port_pair()
     env = {**os.environ, "ADAPTIVE_LTI_DATABASE_URL": url, "ADAPTIVE_LTI_INSTANCE_PATH": str(tmp_path),
            "ADAPTIVE_LTI_ENV": "development", "ADAPTIVE_LTI_LOG_LEVEL": "WARNING"}
     env.pop("ADAPTIVE_LTI_BASE_URL", None)
-    cmd = [sys.executable, "-c", "from lti_tool.cli import main; main()", "dev", "--port", str(port)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
+    for attempt in range(3):  # a port found free can be taken (e.g. as another socket's local port) before use
+        port = _free_port_pair()
+        cmd = [sys.executable, "-c", "from lti_tool.cli import main; main()", "dev", "--port", str(port)]
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         lms_url = f"http://127.0.0.1:{port + 1}"
-        deadline = time.time() + 60
-        while True:
-            try:
-                page = requests.get(lms_url + "/course", timeout=2)
-                break
-            except requests.ConnectionError:
-                if proc.poll() is not None or time.time() > deadline:
-                    raise AssertionError(proc.stdout.read()) from None
-                time.sleep(0.2)
+        page = _wait_for(lms_url + "/course", proc)
+        if page is not None:
+            break
+        out = proc.stdout.read() if proc.stdout else ""
+        if "Address already in use" not in out or attempt == 2:
+            raise AssertionError(out)
+    try:
         with requests.Session() as http:
             student = _follow_button(http, lms_url, page.text, "Launch as student")
             assert student.status_code == 200, student.text
