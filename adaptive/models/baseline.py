@@ -317,6 +317,9 @@ def _fit_map(net: PFANet, feats: dict[str, torch.Tensor], y: torch.Tensor, max_i
                 bar.set_postfix(objective=f"{now:.6f}")
             if last - now < FIT_TOLERANCE:  # also when L-BFGS stopped on its own tolerances
                 converged = True
+                if bar is not None:  # end the bar at 100 %: max_iter is only a cap
+                    bar.total = done
+                    bar.refresh()
                 break
             last = now
     finally:
