@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +118,9 @@ def train_cmd(  # noqa: PLR0917 - click passes options as arguments
     if valid_log is not None and "valid" not in model.metrics:
         model.metrics["valid"] = _public(evaluate_model(model, valid_log))
     if rank == 0:
+        for label, fit in _unconverged(model_name, model.metrics.get("train", {})):
+            click.echo(f"warning: {label}: the fit stopped after {fit.get('iterations')} iterations, before it "
+                       "converged; raise its max_iter (--set max_iter=N, or in the member's config)", err=True)
         model.save(out)
         summary = {"model": model_name, "out": str(Path(out)), "fingerprint": model.fingerprint,
                    "n_train_responses": len(train_log), "valid": model.metrics.get("valid"),
@@ -127,6 +131,13 @@ def train_cmd(  # noqa: PLR0917 - click passes options as arguments
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
+
+
+def _unconverged(name: str, train: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """The fits (the model's own, or an ensemble's members') that stopped at ``max_iter`` before converging."""
+    if train.get("converged") is False:
+        return [(name, train)]
+    return [(label, fit) for label, fit in train.items() if isinstance(fit, Mapping) and fit.get("converged") is False]
 
 
 @kt.command("evaluate")

@@ -70,3 +70,21 @@ def test_clear_errors(files, tmp_path):
                              "--ema", "1", "--out", str(tmp_path / "o")])
     assert res.exit_code == 2
     assert "--ema" in res.output
+
+
+def test_train_warns_when_the_baseline_fit_stops_before_converging(files, tmp_path):
+    runner = CliRunner()
+    args = ["train", "--data", str(files / "train.csv"), "--format", "csv", "--no-progress"]
+    res = runner.invoke(kt, [*args, "--model", "pfa", "--out", str(tmp_path / "a"), "--set", "max_iter=2"])
+    assert res.exit_code == 0, res.output
+    assert "warning: pfa: the fit stopped after 2 iterations, before it converged" in res.stderr
+    assert json.loads(res.stdout)["train"]["converged"] is False
+    res = runner.invoke(kt, [*args, "--model", "pfa", "--out", str(tmp_path / "b")])
+    assert res.exit_code == 0, res.output
+    assert "warning" not in res.stderr
+    assert json.loads(res.stdout)["train"]["converged"] is True
+    members = '[["pfa_recency", {"max_iter": 2}], ["dkt", {"hidden": 8}]]'
+    res = runner.invoke(kt, [*args, "--model", "ensemble", "--epochs", "1", "--out", str(tmp_path / "c"), "--set",
+                             f"members={members}"])
+    assert res.exit_code == 0, res.output
+    assert "warning: pfa_recency: the fit stopped after 2 iterations" in res.stderr
