@@ -25,7 +25,7 @@ the candidates once and memoises its encoding on the ensemble's :class:`Candidat
 and each member in ``members/<label>/`` (its own ``model.pt``, loaded with ``weights_only=True``).
 
 The default members, stacked: AUC 0.7882 ± 0.0044 on ASSIST2009 and 0.8334 ± 0.0058 on STATICS2011 over five
-folds, 0.7315 ± 0.0002 on ASSIST2015 over three (before the weight averaging; bench/README.md); stacking adds
+folds, 0.7316 ± 0.0005 on ASSIST2015 over three (bench/README.md); stacking adds
 little AUC over the plain mean but lowers the calibration error.
 """
 
