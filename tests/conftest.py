@@ -3,6 +3,9 @@
 Database tests run on SQLite and, when ``ADAPTIVE_LTI_TEST_DATABASE_URL`` is set, on PostgreSQL too: the
 ``database_url`` fixture is parametrised over both. Each PostgreSQL test session migrates its own schema (so two
 runs on one server never meet) and drops it afterwards. After every test all rows are deleted.
+
+Tests that need Redis take the ``redis_url`` fixture: a Redis database claimed for this test session alone, so
+two runs on one server never share a queue either.
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ from lti_tool.models import Base
 from lti_tool.settings import Settings
 
 PG_URL = os.environ.get("ADAPTIVE_LTI_TEST_DATABASE_URL")
+REDIS_URL = os.environ.get("ADAPTIVE_LTI_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+REDIS_CLAIM_KEY = "adaptive-lti-test:claimed-by"
+REDIS_CLAIM_SECONDS = 3600  # a crashed session's claim lapses after this
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 
 
@@ -59,6 +65,73 @@ def database_url(request, tmp_path_factory) -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+def redis_candidates(base: str) -> list[str]:
+    """The URLs of the databases a test session may claim: the one ``base`` names first, then 15 down to 1.
+
+    Database 0, the application's default, is never used. A ``unix://`` URL is used as given.
+    """
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base)
+    if parts.scheme not in ("redis", "rediss"):
+        return [base]
+    first = int(parts.path.strip("/") or 0)
+    order = ([first] if first else []) + [n for n in range(15, 0, -1) if n != first]
+    return [parts._replace(path=f"/{n}").geturl() for n in order]
+
+
+def claim_redis(base: str, token: str) -> str | None:
+    """Claim an unclaimed database on the Redis server at ``base`` and empty it; None when Redis is down.
+
+    The claim is a key set only if absent (SET NX), so two sessions never take the same database; emptying it and
+    setting the claim again is one transaction, so nothing slips in between.
+    """
+    import redis
+
+    for url in redis_candidates(base):
+        client = redis.Redis.from_url(url, socket_connect_timeout=1)
+        try:
+            if not client.set(REDIS_CLAIM_KEY, token, nx=True, ex=REDIS_CLAIM_SECONDS):
+                continue
+            with client.pipeline(transaction=True) as pipe:
+                pipe.flushdb()
+                pipe.set(REDIS_CLAIM_KEY, token, ex=REDIS_CLAIM_SECONDS)
+                pipe.execute()
+            return url
+        except redis.RedisError:
+            return None
+        finally:
+            client.close()
+    raise RuntimeError(f"every Redis database on {base} is claimed by another test session")
+
+
+def release_redis(url: str, token: str) -> None:
+    """Empty a claimed database and drop the claim, if it is still this session's."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=1)
+    try:
+        if client.get(REDIS_CLAIM_KEY) == token.encode():
+            client.flushdb()
+    except redis.RedisError:
+        pass
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A Redis database for this test session alone, emptied before and after (the test skips if Redis is down)."""
+    token = uuid.uuid4().hex
+    url = claim_redis(REDIS_URL, token)
+    if url is None:
+        pytest.skip("Redis is not reachable")
+    try:
+        yield url
+    finally:
+        release_redis(url, token)
 
 
 @pytest.fixture

@@ -1,4 +1,7 @@
-"""A real Celery worker on Redis delivers a score recorded in the web app (skipped when Redis is down)."""
+"""A real Celery worker on Redis delivers a score recorded in the web app (skipped when Redis is down).
+
+The worker and the web app share a Redis database claimed for this test session (``redis_url``).
+"""
 
 from __future__ import annotations
 
@@ -17,33 +20,15 @@ from lti_tool.jobs.runtime import CeleryRuntime
 from ..conftest import TEST_SECRET
 from .conftest import record
 
-REDIS_URL = os.environ.get("ADAPTIVE_LTI_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-
-
-def _redis_up() -> bool:
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
-    finally:
-        client.close()
-
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _redis_up(), reason="Redis is not reachable")
-def test_celery_worker_delivers_a_score(database_url, db, gsettings, lms, course, tmp_path):
-    import redis
-
-    redis.Redis.from_url(REDIS_URL).flushdb()
-    settings = gsettings.model_copy(update={"redis_url": REDIS_URL, "jobs_backend": "celery"})
+def test_celery_worker_delivers_a_score(database_url, db, gsettings, lms, course, tmp_path, redis_url):
+    settings = gsettings.model_copy(update={"redis_url": redis_url, "jobs_backend": "celery"})
     runtime = CeleryRuntime(settings)
     env = dict(os.environ)
     env.update({"ADAPTIVE_LTI_ENV": "test", "ADAPTIVE_LTI_DATABASE_URL": database_url,
                 "ADAPTIVE_LTI_SECRET_KEY": TEST_SECRET, "ADAPTIVE_LTI_INSTANCE_PATH": str(tmp_path / "w"),
-                "ADAPTIVE_LTI_REDIS_URL": REDIS_URL, "ADAPTIVE_LTI_JOBS_SWEEP_SECONDS": "0",
+                "ADAPTIVE_LTI_REDIS_URL": redis_url, "ADAPTIVE_LTI_JOBS_SWEEP_SECONDS": "0",
                 "ADAPTIVE_LTI_LOG_LEVEL": "WARNING"})
     cli = str(Path(sys.executable).parent / "adaptive-lti")
     worker = subprocess.Popen([cli, "worker", "--concurrency", "1", "--no-beat", "--queues", "grades"],
