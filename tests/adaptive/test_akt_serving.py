@@ -97,7 +97,7 @@ def banded_reference(model: AKTModel, history: list[Response], cands: list[objec
         h = xc.unsqueeze(0)  # [1, C, d]
         for blk in net.retriever_blocks():
             k, v = blk.att.kv(keys, vals)
-            h = blk.finish(h, blk.att.attend(h, k, v, blk.att.bias(dist_r, None)))
+            h = blk.finish(h, blk.att.attend(h, k, v, blk.att.bias(dist_r, None), topk=model.config.topk))
         return torch.sigmoid(net.output(h[0], qc)).double().numpy()
 
 
@@ -121,7 +121,7 @@ def batch_forward(model: AKTModel, history: list[Response], cands: list[object])
 
 
 @pytest.mark.parametrize(("seed", "n"), [(0, 0), (1, 1), (2, 7), (3, 23)])
-@pytest.mark.parametrize("config", [{}, {"kq_same": True, "question_layers": 1}])
+@pytest.mark.parametrize("config", [{}, {"kq_same": True, "question_layers": 1}, {"topk": 3}])
 def test_serving_equals_batch_forward_within_the_window(seed, n, config):
     model = random_model(seed, window=24, **config)
     hist = random_history(model, n, seed)
@@ -134,7 +134,8 @@ def test_serving_equals_batch_forward_within_the_window(seed, n, config):
 
 @pytest.mark.parametrize("config", [{}, {"encoder_layers": 2, "retriever_layers": 2, "heads": 2, "d_model": 32},
                                     {"kq_same": True, "question_layers": 1},
-                                    {"question_layers": 2, "retriever_layers": 2, "heads": 2, "d_model": 32}])
+                                    {"question_layers": 2, "retriever_layers": 2, "heads": 2, "d_model": 32},
+                                    {"topk": 5, "retriever_layers": 2}])
 def test_serving_equals_the_plain_formula_past_the_window(config):
     model = random_model(5, window=40, **config)
     hist = random_history(model, 130, 5)
@@ -249,3 +250,36 @@ def test_predict_log_returns_the_logs_order_past_the_window():
     y, p = model.predict_log(log)
     assert np.array_equal(y, np.concatenate([[r.correct for r in s] for s in log.sequences()]))
     assert len(p) == len(y)
+
+
+def test_sparse_retrieval_keeps_the_k_best_earlier_events_and_never_a_later_one():
+    """``keep_topk`` keeps each row's k largest scores (ties included) and leaves masked scores masked, so a row with
+    fewer visible events than k keeps exactly those; a model with ``topk`` predicts the same for an event whatever
+    comes after it in the window (no future answer leaks in), and differs from the dense model."""
+    from adaptive.models.akt import keep_topk
+
+    inf = float("-inf")
+    scores = torch.tensor([[0.0, inf, inf, inf], [2.0, 1.0, inf, inf], [1.0, 3.0, 2.0, 3.0], [0.0, -5.0, -1.0, -3.0]])
+    kept = keep_topk(scores, 2, -1)
+    assert torch.equal(kept, torch.tensor([[0.0, inf, inf, inf], [2.0, 1.0, inf, inf], [inf, 3.0, inf, 3.0],
+                                           [0.0, inf, -1.0, inf]]))
+    assert keep_topk(scores, 0, -1) is scores
+    assert keep_topk(scores, 4, -1) is scores
+
+    model = random_model(21, window=40, topk=2)
+    hist = random_history(model, 30, 21)
+    enc = model.encode(hist)
+    items = torch.from_numpy(enc.items).view(1, -1)
+    skills = torch.from_numpy(enc.skills).unsqueeze(0)
+    correct = torch.from_numpy(enc.correct).view(1, -1)
+    with torch.no_grad():
+        full = model.net(items, skills, correct, torch.ones_like(items, dtype=torch.bool))
+        flipped = correct.clone()
+        flipped[0, 20:] = 1 - flipped[0, 20:]  # change every answer from event 20 on
+        again = model.net(items, skills, flipped, torch.ones_like(items, dtype=torch.bool))
+    assert torch.allclose(full[0, :21], again[0, :21], atol=1e-6)  # event 20's own answer is not seen either
+    assert not torch.allclose(full[0, 21:], again[0, 21:])
+    dense = random_model(21, window=40)
+    cands = candidates(model)
+    assert np.abs(model.predict_proba(model.state_from_history(hist), cands)
+                  - dense.predict_proba(dense.state_from_history(hist), cands)).max() > 1e-3
