@@ -214,7 +214,7 @@ def test_threads_scoring_at_once_get_their_own_results():
                 assert np.array_equal(a, b)
 
 
-@pytest.mark.parametrize("config", [{}, {"kq_same": True, "question_layers": 1}])
+@pytest.mark.parametrize("config", [{}, {"kq_same": True, "question_layers": 1}, {"topk": 4}])
 def test_save_load_and_models_saved_before_the_new_options(config, tmp_path):
     """A saved model loads (weights_only) and scores the same; a model.json written before an option existed (no
     key for it) loads with the option's default, which is the old behaviour."""
@@ -231,7 +231,7 @@ def test_save_load_and_models_saved_before_the_new_options(config, tmp_path):
     assert np.array_equal(again.predict_proba(again.state_from_history(hist), cands), p)
     if not config:
         meta = json.loads((tmp_path / "m" / "model.json").read_text())
-        for key in ("kq_same", "question_layers"):
+        for key in ("kq_same", "question_layers", "topk"):
             meta["config"].pop(key)
         (tmp_path / "m" / "model.json").write_text(json.dumps(meta))
         old = load_model(tmp_path / "m")
