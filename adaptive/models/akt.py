@@ -14,8 +14,7 @@
   attention with distance, without the context-aware part), ``theta_h = softplus(.)`` learned per head.
 - **Sparse retrieval** (``topk``, sparseKT's top-k; 0, off, by default): each head of the retriever attends only to
   the ``topk`` earlier events (the "nothing yet" slot included) with the highest scores, the others masked before
-  the softmax (on the scores, so a masked or future event can never be kept). ``topp`` (sparseKT's soft variant; 0,
-  off): each head keeps the fewest best-scoring events whose attention weights add up to at least ``topp``.
+  the softmax (on the scores, so a masked or future event can never be kept).
 - **Output.** ``MLP([retrieved, q_t])`` -> logit.
 
 Serving caches, per student, each encoder (and question encoder) layer's keys/values and the retriever's
@@ -57,17 +56,12 @@ class AKTConfig:
     kq_same: bool = False  # keys and queries share one projection (AKT's kq_same; similarity of questions)
     question_layers: int = 0  # AKT's question encoder: self-attention over the questions before the retriever
     topk: int = 0  # the retriever attends to each question's topk best-scoring earlier events only (0: to all)
-    topp: float = 0.0  # ... or to the fewest best-scoring ones holding at least this share of the weight (0: all)
 
     def __post_init__(self) -> None:
         if self.d_model % self.heads:
             raise ValueError("d_model must be a multiple of heads")
         if self.topk < 0:
             raise ValueError("topk must be 0 (off) or a positive number of events")
-        if not 0.0 <= self.topp < 1.0:
-            raise ValueError("topp must be 0 (off) or a share of the attention weight under 1")
-        if self.topk and self.topp:
-            raise ValueError("topk and topp are two ways to sparsify the retriever: set one of them")
 
 
 class DecayAttention(nn.Module):
@@ -93,10 +87,9 @@ class DecayAttention(nn.Module):
         return b if mask is None else b.masked_fill(~mask, float("-inf"))
 
     def attend(self, q_in: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor,
-               q_proj: torch.Tensor | None = None, *, topk: int = 0, topp: float = 0.0) -> torch.Tensor:
+               q_proj: torch.Tensor | None = None, *, topk: int = 0) -> torch.Tensor:
         """q_in [B, T, d] (or [T, d]); k, v [B, S, H, dk] (or [S, H, dk]); bias [H, T, S] or [H, 1, S];
-        ``q_proj``: ``wq(q_in)`` when already known; ``topk`` / ``topp``: each query keeps only its ``topk`` best
-        scores / the fewest best ones holding ``topp`` of its weight (:func:`sparsify`)."""
+        ``q_proj``: ``wq(q_in)`` when already known; ``topk``: each query keeps only its ``topk`` best scores."""
         q_proj = self.wq(q_in) if q_proj is None else q_proj
         q = q_proj.unflatten(-1, (self.h, self.dk)).transpose(-3, -2)  # [B, H, T, dk]
         kk, vv = k.transpose(-3, -2), v.transpose(-3, -2)  # [B, H, S, dk]
@@ -105,7 +98,7 @@ class DecayAttention(nn.Module):
                                    alpha=self.dk**-0.5)
         else:
             scores = (q @ kk.transpose(-1, -2)) * self.dk**-0.5 + bias
-        scores = sparsify(scores, -1, topk=topk, topp=topp)
+        scores = keep_topk(scores, topk, -1)
         out = torch.softmax(scores, -1) @ vv
         return self.wo(out.transpose(-3, -2).flatten(-2))
 
@@ -118,26 +111,6 @@ def keep_topk(scores: torch.Tensor, k: int, dim: int) -> torch.Tensor:
         return scores
     kth = scores.topk(k, dim).values.narrow(dim, k - 1, 1)
     return scores.masked_fill(scores < kth, float("-inf"))
-
-
-def keep_topp(scores: torch.Tensor, p: float, dim: int, *, base: float = math.e) -> torch.Tensor:
-    """``scores`` with ``-inf`` outside each row's nucleus: the fewest largest scores whose softmax weights (in
-    ``base``: the serving kernel's exponents are base 2) add up to at least ``p``; ties with the smallest kept one
-    are kept. As is when ``p`` is 0. Masked scores have weight 0 and the nucleus is reached before them (``p < 1``),
-    so they stay masked."""
-    if p <= 0:
-        return scores
-    probs = torch.softmax(scores * math.log(base), dim)
-    ranked = probs.sort(dim, descending=True).values
-    before = ranked.cumsum(dim) - ranked  # the weight of the better-scoring ones
-    smallest = torch.where(before < p, ranked, torch.ones_like(ranked)).amin(dim, keepdim=True)
-    return scores.masked_fill(probs < smallest, float("-inf"))
-
-
-def sparsify(scores: torch.Tensor, dim: int, *, topk: int = 0, topp: float = 0.0, base: float = math.e
-             ) -> torch.Tensor:
-    """The retriever's sparse attention: :func:`keep_topk` or :func:`keep_topp` (neither when both are off)."""
-    return keep_topp(scores, topp, dim, base=base) if topp > 0 else keep_topk(scores, topk, dim)
 
 
 class Block(nn.Module):
@@ -235,8 +208,7 @@ class AKTNet(nn.Module):
         h = x
         for blk in self.retriever_blocks():
             k, v = blk.att.kv(keys, vals)
-            h = blk.finish(h, blk.att.attend(h, k, v, blk.att.bias(dist_r, mask_r), topk=self.cfg.topk,
-                                             topp=self.cfg.topp))
+            h = blk.finish(h, blk.att.attend(h, k, v, blk.att.bias(dist_r, mask_r), topk=self.cfg.topk))
         return self.output(h, q)
 
     def regularization(self) -> torch.Tensor:
@@ -287,8 +259,8 @@ def _query_block(q: torch.Tensor, h: int) -> torch.Tensor:
 
 
 def _serve_attention(q_block: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor,
-                     own: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None, *, topk: int = 0,
-                     topp: float = 0.0) -> torch.Tensor:
+                     own: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None, *, topk: int = 0
+                     ) -> torch.Tensor:
     """``softmax(q k^T / sqrt(dk) + bias) v`` for one student's cache, as [C, H * dk]: q_block [H, dk + 2, C] from
     :func:`_query_block`, k [H, S, dk], v [H, S, dk + 1] (values with a column of ones), bias [H, S] (<= 0, the same
     for every query). ``own``: each query also attends to a key and value of its own at distance 0 (the question
@@ -306,10 +278,9 @@ def _serve_attention(q_block: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bi
     The weights are laid out [H, S, C] (candidates last): the products are a third faster that way round; the result
     is returned as a transposed view of [H * dk, C].
 
-    ``topk`` / ``topp`` (not with ``own``): each query keeps only its ``topk`` largest exponents / its nucleus
-    (:func:`keep_topp` on the base-2 exponents), the others set to ``-inf`` before the exponential. The shift ``m``
-    is the same for a query's whole row, so it changes neither; the floored bias can only reorder events whose
-    weight is under e^-60 of the "nothing yet" slot's.
+    ``topk`` (not with ``own``): each query keeps only its ``topk`` largest exponents, the others set to ``-inf``
+    before the exponential. The shift ``m`` is the same for a query's whole row, so it does not change which are
+    kept; the floored bias can only reorder events whose weight is under e^-60 of the "nothing yet" slot's.
     """
     h, dk2, c = q_block.shape
     dk = dk2 - 2
@@ -320,9 +291,7 @@ def _serve_attention(q_block: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bi
     k_block = torch.cat([k, bias.clamp(min=-60.0).unsqueeze(-1), kmax.view(h, 1, 1).expand(h, s, 1)], -1)
     weights = _WORKSPACE.take((h, s, c))
     torch.bmm(k_block.mul_(_LOG2_E), q_block, out=weights)  # the exponents in base 2
-    if topp > 0:
-        weights.copy_(keep_topp(weights, topp, 1, base=2.0))
-    elif 0 < topk < s:
+    if 0 < topk < s:
         weights.masked_fill_(weights < weights.topk(topk, 1).values[:, topk - 1 : topk], float("-inf"))
     weights.exp2_()
     acc = torch.bmm(v.transpose(1, 2), weights)  # [H, dk + 1, C]
@@ -332,19 +301,19 @@ def _serve_attention(q_block: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bi
         num = torch.addcmul(num, e_own.unsqueeze(1), own[1])
         den = den + e_own
     if not bool(den.min() >= _MIN_DENOMINATOR):  # also catches NaN
-        return _plain_attention(q_block, k, v, bias, own, topk=topk, topp=topp)
+        return _plain_attention(q_block, k, v, bias, own, topk=topk)
     return (num / den.unsqueeze(1)).view(h * dk, c).t()  # a transposed view: the next product reads it as is
 
 
 def _plain_attention(q_block: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor,
-                     own: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None, *, topk: int = 0,
-                     topp: float = 0.0) -> torch.Tensor:
+                     own: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None, *, topk: int = 0
+                     ) -> torch.Tensor:
     """What :func:`_serve_attention` computes, by the book (scores, softmax with its max, weighted sum): the
     fallback for badly scaled weights."""
     h, dk2, c = q_block.shape
     dk = dk2 - 2
     s = k.shape[1]
-    scores = sparsify(torch.bmm(k, q_block[:, :dk]) + bias.unsqueeze(-1), 1, topk=topk, topp=topp)  # [H, S, C]
+    scores = keep_topk(torch.bmm(k, q_block[:, :dk]) + bias.unsqueeze(-1), topk, 1)  # [H, S, C]
     if own is not None:
         scores = torch.cat([scores, own[0].unsqueeze(1)], 1)
     weights = torch.softmax(scores, 1)
@@ -503,7 +472,6 @@ class AKTModel(KTModel):
             for i, (blk, (k, v)) in enumerate(zip(net.retriever_blocks(), cache.ret, strict=True)):
                 att = blk.att
                 qb = q_block if i == 0 and not questions else _query_block(att.wq(x), h_)
-                x = blk.finish(x, att.wo(_serve_attention(qb, k, v, att.bias(dist, None), topk=self.config.topk,
-                                                          topp=self.config.topp)))
+                x = blk.finish(x, att.wo(_serve_attention(qb, k, v, att.bias(dist, None), topk=self.config.topk)))
             z = torch.relu(torch.addmm(out_q, x, w_h))
             return net.out_final(z).squeeze(-1)

@@ -97,8 +97,7 @@ def banded_reference(model: AKTModel, history: list[Response], cands: list[objec
         h = xc.unsqueeze(0)  # [1, C, d]
         for blk in net.retriever_blocks():
             k, v = blk.att.kv(keys, vals)
-            h = blk.finish(h, blk.att.attend(h, k, v, blk.att.bias(dist_r, None), topk=model.config.topk,
-                                             topp=model.config.topp))
+            h = blk.finish(h, blk.att.attend(h, k, v, blk.att.bias(dist_r, None), topk=model.config.topk))
         return torch.sigmoid(net.output(h[0], qc)).double().numpy()
 
 
@@ -122,7 +121,7 @@ def batch_forward(model: AKTModel, history: list[Response], cands: list[object])
 
 
 @pytest.mark.parametrize(("seed", "n"), [(0, 0), (1, 1), (2, 7), (3, 23)])
-@pytest.mark.parametrize("config", [{}, {"kq_same": True, "question_layers": 1}, {"topk": 3}, {"topp": 0.7}])
+@pytest.mark.parametrize("config", [{}, {"kq_same": True, "question_layers": 1}, {"topk": 3}])
 def test_serving_equals_batch_forward_within_the_window(seed, n, config):
     model = random_model(seed, window=24, **config)
     hist = random_history(model, n, seed)
@@ -136,20 +135,17 @@ def test_serving_equals_batch_forward_within_the_window(seed, n, config):
 @pytest.mark.parametrize("config", [{}, {"encoder_layers": 2, "retriever_layers": 2, "heads": 2, "d_model": 32},
                                     {"kq_same": True, "question_layers": 1},
                                     {"question_layers": 2, "retriever_layers": 2, "heads": 2, "d_model": 32},
-                                    {"topk": 5, "retriever_layers": 2}, {"topp": 0.8, "retriever_layers": 2}])
+                                    {"topk": 5, "retriever_layers": 2}])
 def test_serving_equals_the_plain_formula_past_the_window(config):
     model = random_model(5, window=40, **config)
     hist = random_history(model, 130, 5)
     cands = model.encode_candidates(candidates(model))
     state = model.state_from_history(hist[:100])
-    # the nucleus's edge is a threshold on a running sum of weights: the kernel's rounding (1e-7 relative) can move
-    # an event whose weight sits on it in or out, a jump of about that event's weight times its value's distance
-    tol = 10 * TOL if model.config.topp else TOL
     for r in hist[100:]:  # incremental updates, and scores at several points
         state = model.update(state, r)
         if state.n % 10 == 0:
             ref = banded_reference(model, hist[: state.n], candidates(model))
-            assert np.abs(model.predict_proba(state, cands) - ref).max() < tol
+            assert np.abs(model.predict_proba(state, cands) - ref).max() < TOL
     # a state rebuilt from its JSON (cache recomputed from the stored recent history) scores the same
     from adaptive.state import State
 
@@ -218,7 +214,7 @@ def test_threads_scoring_at_once_get_their_own_results():
                 assert np.array_equal(a, b)
 
 
-@pytest.mark.parametrize("config", [{}, {"kq_same": True, "question_layers": 1}, {"topk": 4}, {"topp": 0.6}])
+@pytest.mark.parametrize("config", [{}, {"kq_same": True, "question_layers": 1}, {"topk": 4}])
 def test_save_load_and_models_saved_before_the_new_options(config, tmp_path):
     """A saved model loads (weights_only) and scores the same; a model.json written before an option existed (no
     key for it) loads with the option's default, which is the old behaviour."""
@@ -235,7 +231,7 @@ def test_save_load_and_models_saved_before_the_new_options(config, tmp_path):
     assert np.array_equal(again.predict_proba(again.state_from_history(hist), cands), p)
     if not config:
         meta = json.loads((tmp_path / "m" / "model.json").read_text())
-        for key in ("kq_same", "question_layers", "topk", "topp"):
+        for key in ("kq_same", "question_layers", "topk"):
             meta["config"].pop(key)
         (tmp_path / "m" / "model.json").write_text(json.dumps(meta))
         old = load_model(tmp_path / "m")
@@ -256,31 +252,7 @@ def test_predict_log_returns_the_logs_order_past_the_window():
     assert len(p) == len(y)
 
 
-def test_nucleus_keeps_the_fewest_best_scores_holding_p_of_the_weight():
-    """``keep_topp``: the smallest set of largest scores whose softmax weights reach ``p`` (in the given base), ties
-    with the smallest kept one included; masked scores stay masked."""
-    import math
-
-    from adaptive.models.akt import keep_topp
-
-    inf = float("-inf")
-    logw = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05], [0.25, 0.25, 0.25, 0.25], [0.9, 0.1, 0.0, 0.0]]))
-    kept = keep_topp(logw, 0.7, -1)
-    assert torch.isfinite(kept).tolist() == [[True, True, False, False], [True, True, True, True],
-                                             [True, False, False, False]]
-    assert torch.isfinite(keep_topp(logw, 0.85, -1))[0].tolist() == [True, True, True, False]
-    assert keep_topp(logw, 0.0, -1) is logw
-    assert torch.equal(torch.isfinite(keep_topp(logw / math.log(2), 0.7, -1, base=2.0)), torch.isfinite(kept))
-    assert torch.isfinite(keep_topp(torch.tensor([[1.0, inf, 0.5, inf]]), 0.99, -1)).tolist() == [
-        [True, False, True, False]]
-    with pytest.raises(ValueError, match="set one of them"):
-        random_model(0, topk=3, topp=0.5)
-    with pytest.raises(ValueError, match="under 1"):
-        random_model(0, topp=1.0)
-
-
-@pytest.mark.parametrize("sparse", [{"topk": 2}, {"topp": 0.5}])
-def test_sparse_retrieval_keeps_the_best_earlier_events_and_never_a_later_one(sparse):
+def test_sparse_retrieval_keeps_the_k_best_earlier_events_and_never_a_later_one():
     """``keep_topk`` keeps each row's k largest scores (ties included) and leaves masked scores masked, so a row with
     fewer visible events than k keeps exactly those; a model with ``topk`` predicts the same for an event whatever
     comes after it in the window (no future answer leaks in), and differs from the dense model."""
@@ -294,7 +266,7 @@ def test_sparse_retrieval_keeps_the_best_earlier_events_and_never_a_later_one(sp
     assert keep_topk(scores, 0, -1) is scores
     assert keep_topk(scores, 4, -1) is scores
 
-    model = random_model(21, window=40, **sparse)
+    model = random_model(21, window=40, topk=2)
     hist = random_history(model, 30, 21)
     enc = model.encode(hist)
     items = torch.from_numpy(enc.items).view(1, -1)
