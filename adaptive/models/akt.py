@@ -103,14 +103,15 @@ class DecayAttention(nn.Module):
         return self.wo(out.transpose(-3, -2).flatten(-2))
 
 
-def keep_topk(scores: torch.Tensor, k: int, dim: int) -> torch.Tensor:
+def keep_topk(scores: torch.Tensor, k: int, dim: int, *, inplace: bool = False) -> torch.Tensor:
     """``scores`` with everything under each row's ``k``-th largest (along ``dim``) set to ``-inf``; as is when ``k``
     is 0 or not under the row length. Ties with the ``k``-th are kept. Masked (``-inf``) scores stay masked: when a
-    row has fewer than ``k`` finite scores its ``k``-th largest is ``-inf`` and nothing else is dropped."""
+    row has fewer than ``k`` finite scores its ``k``-th largest is ``-inf`` and nothing else is dropped.
+    ``inplace``: write into ``scores`` (the serving kernel's buffer)."""
     if k <= 0 or k >= scores.shape[dim]:
         return scores
-    kth = scores.topk(k, dim).values.narrow(dim, k - 1, 1)
-    return scores.masked_fill(scores < kth, float("-inf"))
+    drop = scores < scores.topk(k, dim).values.narrow(dim, k - 1, 1)
+    return scores.masked_fill_(drop, float("-inf")) if inplace else scores.masked_fill(drop, float("-inf"))
 
 
 class Block(nn.Module):
@@ -291,8 +292,7 @@ def _serve_attention(q_block: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bi
     k_block = torch.cat([k, bias.clamp(min=-60.0).unsqueeze(-1), kmax.view(h, 1, 1).expand(h, s, 1)], -1)
     weights = _WORKSPACE.take((h, s, c))
     torch.bmm(k_block.mul_(_LOG2_E), q_block, out=weights)  # the exponents in base 2
-    if 0 < topk < s:
-        weights.masked_fill_(weights < weights.topk(topk, 1).values[:, topk - 1 : topk], float("-inf"))
+    keep_topk(weights, topk, 1, inplace=True)
     weights.exp2_()
     acc = torch.bmm(v.transpose(1, 2), weights)  # [H, dk + 1, C]
     num, den = acc[:, :dk], acc[:, dk]
