@@ -100,8 +100,10 @@ def claim_redis(base: str, token: str) -> str | None:
                 pipe.set(REDIS_CLAIM_KEY, token, ex=REDIS_CLAIM_SECONDS)
                 pipe.execute()
             return url
-        except redis.RedisError:
+        except (redis.ConnectionError, redis.TimeoutError):
             return None
+        except redis.ResponseError:  # e.g. a server configured with fewer databases than this index
+            continue
         finally:
             client.close()
     raise RuntimeError(f"every Redis database on {base} is claimed by another test session")

@@ -41,3 +41,18 @@ def test_concurrent_sessions_claim_different_databases_and_release_them(redis_ur
     finally:
         release_redis(a, first)
         release_redis(b, second)
+
+
+def test_a_database_the_server_does_not_have_is_passed_over(redis_url):
+    from urllib.parse import urlsplit
+
+    token = uuid.uuid4().hex
+    missing = urlsplit(REDIS_URL)._replace(path="/9999").geturl()  # beyond any server's `databases` setting
+    url = claim_redis(missing, token)
+    try:
+        assert url is not None
+        assert not url.split("?")[0].endswith("/9999")
+        assert url != redis_url
+    finally:
+        if url:
+            release_redis(url, token)
