@@ -6,8 +6,8 @@ sparseKT's top-k attention (pyKT's ``pykt/models/sparsekt.py``, as read at 03fc3
 keeps the probabilities at least as large as each row's k-th largest, and softmaxes those again. Future positions
 have probability exactly 0 after the first softmax. This script writes that step out (our own code, not pyKT's) and
 measures the weight the second softmax gives to future positions, for scores where the k-th largest visible
-probability underflows to 0 in float32, and for ordinary scores. It shows that the mechanism exists, not that a
-trained sparseKT uses it.
+probability underflows to 0 in float32, and for ordinary scores. It shows that the mechanism exists;
+``bench/sparsekt_leak.py`` measures how often a trained model reaches it.
 """
 
 from __future__ import annotations
