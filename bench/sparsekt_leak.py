@@ -97,7 +97,7 @@ class Stats:
 
     def summary(self) -> dict[str, float]:
         n = max(self.rows, 1)
-        g = torch.cat(self.gaps) if self.gaps else torch.zeros(1)
+        g = torch.cat(self.gaps).cpu() if self.gaps else torch.zeros(1)
         return {"rows_reading_later_positions": self.leaking / n, "mean_weight_on_later_positions": self.weight / n,
                 "score_gap_p50": float(g.quantile(0.5)) if len(g) < 2**24 else float(g.median()),
                 "score_gap_p99": float(torch.sort(g).values[int(0.99 * (len(g) - 1))]),
@@ -122,7 +122,7 @@ class Block(nn.Module):
         b, t, _ = x.shape
         q = self.wk(x).view(b, t, self.h, self.dk).transpose(1, 2)
         v = self.wv(y).view(b, t, self.h, self.dk).transpose(1, 2)
-        visible = torch.ones(t, t, dtype=torch.bool).tril(-1)  # strictly earlier positions
+        visible = torch.ones(t, t, dtype=torch.bool, device=x.device).tril(-1)  # strictly earlier positions
         scores = (q @ q.transpose(-1, -2)) / math.sqrt(self.dk)
         masked = scores.masked_fill(~visible, NEG)
         p = torch.softmax(masked, -1)
@@ -169,18 +169,19 @@ class SparseKT(nn.Module):
 
 
 # --- training and scoring --------------------------------------------------------------------------------------
-def score(model: SparseKT, data: tuple[torch.Tensor, ...], k: int, mode: str, batch: int) -> dict[str, float]:
+def score(model: SparseKT, data: tuple[torch.Tensor, ...], k: int, mode: str, batch: int,
+          device: torch.device) -> dict[str, float]:
     model.eval()
     stats = Stats()
     ys, ps = [], []
     with torch.no_grad():
         for i in range(0, len(data[0]), batch):
-            c, r, m = (t[i : i + batch] for t in data)
+            c, r, m = (t[i : i + batch].to(device) for t in data)
             logit = model(c, r, m, k, mode, stats)
             sel = m.clone()
             sel[:, 0] = False
-            ys.append(r[sel].numpy())
-            ps.append(torch.sigmoid(logit[sel]).numpy())
+            ys.append(r[sel].cpu().numpy())
+            ps.append(torch.sigmoid(logit[sel]).cpu().numpy())
     y, p = np.concatenate(ys), np.concatenate(ps)
     return {"auc": float(auc_score(y, p)), "n": len(y), **stats.summary()}
 
@@ -199,6 +200,8 @@ def main() -> None:
     ap.add_argument("--micro", type=int, default=32, help="windows per forward pass (default 32; the step's "
                     "gradient is the same)")
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                    help="torch device (default: cuda when present, else cpu)")
     ap.add_argument("--limit", type=int, default=0, help="train on this many windows only (0: all; a quick check)")
     ap.add_argument("--checkpoint", type=Path, help="save the run here after every epoch, and go on from it when it "
                     "exists (a longer run over several sittings; same arguments)")
@@ -219,14 +222,15 @@ def main() -> None:
           flush=True)
 
     train_mode = args.train_mode.replace("as-published", "as published")
-    model = SparseKT(len(skills), d=args.d_model, d_ff=args.d_model)
+    device = torch.device(args.device)
+    model = SparseKT(len(skills), d=args.d_model, d_ff=args.d_model).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     history, best, best_state, since, first = [], -1.0, None, 0, 1
     if args.checkpoint and args.checkpoint.exists():  # go on from the last finished epoch
-        ck = torch.load(args.checkpoint, weights_only=True)
+        ck = torch.load(args.checkpoint, weights_only=True, map_location=device)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
-        torch.set_rng_state(ck["rng"])
+        torch.set_rng_state(ck["rng"].cpu())
         history, best, best_state, since = ck["history"], ck["best"], ck["best_state"], ck["since"]
         first = history[-1]["epoch"] + 1
         print(f"resuming after epoch {first - 1} from {args.checkpoint}", flush=True)
@@ -244,7 +248,7 @@ def main() -> None:
             opt.zero_grad()
             loss_sum = 0.0
             for j in range(0, len(idx), args.micro):  # the batch's mean loss, in pieces (memory, speed)
-                c, r, m = (t[idx[j : j + args.micro]] for t in train)
+                c, r, m = (t[idx[j : j + args.micro]].to(device) for t in train)
                 logit = model(c, r, m, args.k, train_mode)
                 sel = m.clone()
                 sel[:, 0] = False
@@ -257,7 +261,7 @@ def main() -> None:
                   end="", flush=True)
         row = {"epoch": epoch, "train_loss": total / (bi + 1), "seconds": round(time.time() - t0, 1)}
         for mode in ("as published", "leak-free"):
-            row[mode] = score(model, valid, args.k, mode, args.micro)
+            row[mode] = score(model, valid, args.k, mode, args.micro, device)
         history.append(row)
         a, b = row["as published"], row["leak-free"]
         print(f"\repoch {epoch}: loss {row['train_loss']:.4f}, validation AUC as published {a['auc']:.4f} "
@@ -278,7 +282,8 @@ def main() -> None:
     model.load_state_dict(best_state)
     best_epoch = max(history, key=lambda h: h[train_mode]["auc"])["epoch"]
     result = {"train_mode": train_mode, "best_epoch": best_epoch, "args": {k: str(v) for k, v in vars(args).items()},
-              "test": {mode: score(model, test, args.k, mode, args.micro) for mode in ("as published", "leak-free")},
+              "test": {mode: score(model, test, args.k, mode, args.micro, device)
+                       for mode in ("as published", "leak-free")},
               "history": history}
     for mode, s in result["test"].items():
         print(f"test ({mode}, epoch {best_epoch}): AUC {s['auc']:.4f} over {s['n']} predictions; rows reading later "
