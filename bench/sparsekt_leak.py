@@ -104,6 +104,18 @@ class Stats:
                 "score_gap_max": float(g.max()), "rows_gap_over_87": float((g > 87).float().mean())}
 
 
+def topk_step(p: torch.Tensor, visible: torch.Tensor, k: int, *, leak_free: bool = False) -> torch.Tensor:
+    """Rows ``k + 1``.. of the attention weights after the top-k step, from the first softmax's ``p`` [..., T, T]:
+    keep each row's probabilities at least as large as its k-th largest, softmax them again. As published, a later
+    position (``p`` = 0) ties with the threshold when the k-th largest is 0 too; ``leak_free`` keeps only the
+    ``visible`` [T, T] positions."""
+    tail = p[..., k + 1 :, :]
+    keep = tail >= tail.topk(k, -1).values[..., k - 1 : k]
+    if leak_free:
+        keep &= visible[k + 1 :]
+    return torch.softmax(tail.masked_fill(~keep, NEG), -1)
+
+
 class Block(nn.Module):
     def __init__(self, d: int, heads: int, d_ff: int, dropout: float) -> None:
         super().__init__()
@@ -128,15 +140,10 @@ class Block(nn.Module):
         p = torch.softmax(masked, -1)
         gap = None
         if k + 1 < t:
-            tail = p[:, :, k + 1 :]
-            kth = tail.topk(k, -1).values[..., k - 1 : k]
             if stats is not None:
                 best = masked[:, :, k + 1 :].topk(k, -1).values
                 gap = F.pad(best[..., 0] - best[..., k - 1], (k + 1, 0))
-            keep = tail >= kth  # as published: a later position (p = 0) ties when the k-th largest is 0 too
-            if mode == "leak-free":
-                keep &= visible[k + 1 :]
-            p = torch.cat([p[:, :, : k + 1], torch.softmax(tail.masked_fill(~keep, NEG), -1)], 2)
+            p = torch.cat([p[:, :, : k + 1], topk_step(p, visible, k, leak_free=mode == "leak-free")], 2)
         p = torch.cat([torch.zeros_like(p[:, :, :1]), p[:, :, 1:]], 2)  # the first question reads nothing
         if stats is not None and gap is not None:
             r = rows.clone()

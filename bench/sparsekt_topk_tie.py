@@ -4,25 +4,24 @@
 
 sparseKT's top-k attention (pyKT's ``pykt/models/sparsekt.py``, as read at 03fc382) softmaxes the masked scores,
 keeps the probabilities at least as large as each row's k-th largest, and softmaxes those again. Future positions
-have probability exactly 0 after the first softmax. This script writes that step out (our own code, not pyKT's) and
-measures the weight the second softmax gives to future positions, for scores where the k-th largest visible
-probability underflows to 0 in float32, and for ordinary scores. It shows that the mechanism exists;
-``bench/sparsekt_leak.py`` measures how often a trained model reaches it.
+have probability exactly 0 after the first softmax. This script runs that step (``topk_step`` of
+``bench/sparsekt_leak.py``, our own code, not pyKT's) and measures the weight the second softmax gives to future
+positions, for scores where the k-th largest visible probability underflows to 0 in float32, and for ordinary
+scores. It shows that the mechanism exists; ``bench/sparsekt_leak.py`` measures how often a trained model reaches it.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from sparsekt_leak import NEG, topk_step  # the step itself, as the trained model uses it
 
 
-def topk_step(scores: torch.Tensor, k: int) -> torch.Tensor:
+def published_step(scores: torch.Tensor, k: int) -> torch.Tensor:
     """The attention weights of rows k+1.. after the step: softmax, keep >= the k-th largest, softmax again."""
     t = scores.shape[-1]
     visible = torch.ones(t, t).tril(-1).bool()  # strictly earlier positions (the retriever's mask)
-    p = F.softmax(scores.masked_fill(~visible, -1e32), -1)[k + 1 :]
-    kth = p.sort(-1, descending=True).values[:, k - 1 : k]
-    return F.softmax(torch.where(p - kth >= 0, p, torch.tensor(-1e32)), -1)
+    return topk_step(F.softmax(scores.masked_fill(~visible, NEG), -1), visible, k)
 
 
 def future_weight(weights: torch.Tensor, k: int) -> torch.Tensor:
@@ -38,7 +37,7 @@ def main() -> None:
     torch.manual_seed(0)
     ordinary = torch.randn(t, t)
     for name, scores in (("one dominant key (others 200 below)", peaked), ("ordinary random scores", ordinary)):
-        w = future_weight(topk_step(scores, k), k)
+        w = future_weight(published_step(scores, k), k)
         print(f"{name}: weight on future positions, rows {k + 1}..{t - 1}: "
               + ", ".join(f"{x:.2f}" for x in w.tolist()))
 
