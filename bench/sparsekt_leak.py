@@ -244,7 +244,8 @@ def main() -> None:
         torch.set_rng_state(ck["rng"].cpu())
         history, best, best_state, since = ck["history"], ck["best"], ck["best_state"], ck["since"]
         first = history[-1]["epoch"] + 1
-        print(f"resuming after epoch {first - 1} from {args.checkpoint}", flush=True)
+        print(f"{'scoring' if args.test_checkpoint else 'resuming after'} epoch {first - 1} of {args.checkpoint}",
+              flush=True)
         if args.test_checkpoint:  # the best epoch's model and the last one (the tie grows after the best)
             best_epoch = max(history, key=lambda h: h[train_mode]["auc"])["epoch"]
             out = {}
