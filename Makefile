@@ -41,7 +41,7 @@ lint: install-dev
 
 # After editing texts: extract, merge into the catalogs, translate the new entries in the .po, run it again.
 translations: install
-	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext -o lti_tool/translations/messages.pot --no-location \
+	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext -k plural_forms:1,2 -o lti_tool/translations/messages.pot --no-location \
 		--sort-output lti_tool
 	$(BIN)/pybabel update --no-wrap --no-fuzzy-matching -i lti_tool/translations/messages.pot -d lti_tool/translations
 	$(BIN)/pybabel compile -d lti_tool/translations

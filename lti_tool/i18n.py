@@ -52,6 +52,23 @@ def page_lang() -> str:
     return "zh-Hans" if str(babel_locale() or "") == "zh_Hans_CN" else "en"
 
 
+def plural_forms(singular: str, plural: str, **variables: str) -> dict[str, str]:
+    """A count's text for the browser to finish: ngettext's form for each CLDR plural category of the page's
+    language (``{"one": ..., "other": ...}`` in English, ``{"other": ...}`` in Chinese), with placeholders such as
+    ``n="{n}"`` left for the script; ``adaptiveLti.plural`` (static/app.js) picks the form with ``Intl.PluralRules``.
+    Each category's form is the catalog's form for the smallest count CLDR puts in it."""
+    from flask_babel import get_locale as babel_locale
+    from flask_babel import ngettext
+
+    rule = babel_locale().plural_form
+    forms = {}
+    for category in sorted(rule.tags | {"other"}):
+        n = next((i for i in range(1000) if rule(i) == category), None)
+        if n is not None:  # categories only fractions reach ("many" in some languages) are not counts
+            forms[category] = ngettext(singular, plural, n, **variables)
+    return forms
+
+
 def _template_gettext(message: str) -> str:
     """``_()`` in templates: Flask-Babel resolves the context, locale and catalog on every call (about 20 us each,
     dozens per page); here the catalog is looked up once per request and locale (``refresh()`` starts over)."""
@@ -81,3 +98,4 @@ def init_app(app: Flask) -> None:
     )
     app.jinja_env.globals["html_lang"] = html_lang
     app.jinja_env.globals["page_lang"] = page_lang
+    app.jinja_env.globals["plural_forms"] = plural_forms

@@ -78,7 +78,17 @@
     });
   }
 
-  window.adaptiveLti = { fetch: ltiFetch, token: function () { return token; }, storageCall: storageCall };
+  // A count's text in the page's language: ``forms`` maps CLDR plural categories ("one", "other", ...) to texts,
+  // the server's ngettext forms; a language with one form (Chinese) sends only "other".
+  function plural(forms, n) {
+    if (typeof forms === "string") return forms;
+    var category = "other";
+    try { category = new Intl.PluralRules(document.documentElement.lang || undefined).select(n); } catch (e) { /* old browser */ }
+    return forms[category] || forms.other;
+  }
+
+  window.adaptiveLti = { fetch: ltiFetch, token: function () { return token; }, storageCall: storageCall,
+                         plural: plural };
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", checkStorage);
   else checkStorage();
 })();

@@ -11,7 +11,9 @@
     status.textContent = "…";
     window.adaptiveLti.fetch(panel.getAttribute("data-reviews-url"), { method: "POST", json: { skills_per_student: n } })
       .then(function (res) {
-        status.textContent = res.review.title + " (" + res.review.n_students + ")";
+        var n = res.review.n_students;
+        var students = window.adaptiveLti.plural(JSON.parse(panel.getAttribute("data-students")), n);
+        status.textContent = res.review.title + " (" + students.replace("{n}", n) + ")";
       }, function (err) { status.textContent = err.message; });
   });
 })();

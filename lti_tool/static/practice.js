@@ -37,7 +37,7 @@
     bar.setAttribute("aria-valuetext", pct + "% · " + text);
     $("progress-fill").style.width = pct + "%";
     $("progress-text").textContent = text;
-    $("answered-text").textContent = "(" + fmt(S.answered, { n: p.items_answered }) + ")";
+    $("answered-text").textContent = "(" + fmt(window.adaptiveLti.plural(S.answered, p.items_answered), { n: p.items_answered }) + ")";
     if (score) $("score-text").textContent = fmt(S.score, { score: Math.round(100 * score.given) });
   }
 

@@ -14,17 +14,18 @@ from flask_babel import get_locale, refresh
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
+from lti_tool.i18n import plural_forms
 from lti_tool.lti.session import LtiSession
 from lti_tool.views.common import render_launched_page
 
 
-def page_strings() -> dict[str, str]:
+def page_strings() -> dict[str, str | dict[str, str]]:
     """The texts practice.js shows, in the page's language."""
     return dict(_page_strings(str(get_locale())))
 
 
 @functools.lru_cache(maxsize=8)
-def _page_strings(locale: str) -> dict[str, str]:
+def _page_strings(locale: str) -> dict[str, str | dict[str, str]]:
     """Translated once per locale and process (about 30 gettext calls per launch otherwise)."""
     return {
         "loading": _("Loading the next question…"),
@@ -53,7 +54,7 @@ def _page_strings(locale: str) -> dict[str, str]:
         "in_progress": _("In progress"),
         "not_in_goal": _("Not in this assignment"),
         "progress": _("%(n)s of %(total)s skills mastered", n="{n}", total="{total}"),
-        "answered": _("%(n)s questions answered", n="{n}"),
+        "answered": plural_forms("%(n)s question answered", "%(n)s questions answered", n="{n}"),
         "score": _("Score sent to your course: %(score)s%%", score="{score}"),
         "resumed": _("Welcome back: here is the question you were working on."),
     }

@@ -77,6 +77,8 @@ def test_practice_page_has_no_axe_violations(browser, platform, activity, width,
                 page.focus("#check-btn")
                 page.keyboard.press("Enter")
             page.wait_for_selector("#feedback:not([hidden])", timeout=20000)
+            if _ == 0:  # a count in the right grammatical number
+                assert page.inner_text("#answered-text") == "(1 question answered)"
             # focus moved to the announced feedback, and "Next question" follows it
             assert page.evaluate("document.activeElement.id") == "feedback"
             assert page.get_attribute("#feedback", "aria-live") == "assertive"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 from lti_tool.devlms.platform import parse_html
 
 PRESENTATION = "https://purl.imsglobal.org/spec/lti/claim/launch_presentation"
@@ -18,6 +21,21 @@ def test_student_page_is_the_practice_page_in_english(platform, activity):
     assert "Your mastery by skill" in html
     assert 'role="progressbar"' in html
     assert parse_html(html).metas.get("adaptive-lti-session") == result.token
+
+
+def page_strings(html: str) -> dict:
+    found = re.search(r'<script type="application/json" id="practice-strings">(.*?)</script>', html, re.S)
+    assert found, "the page hands its texts to practice.js"
+    return json.loads(found.group(1))
+
+
+def test_counts_have_their_plural_forms(platform, activity):
+    """"1 question answered", not "1 questions answered": the script picks a form per CLDR category."""
+    english = page_strings(platform.launch("student").html)
+    assert english["answered"] == {"one": "{n} question answered", "other": "{n} questions answered"}
+    chinese = page_strings(platform.launch("student", claims={
+        PRESENTATION: {"document_target": "iframe", "locale": "zh-CN"}, "locale": "zh-CN"}).html)
+    assert chinese["answered"] == {"other": "已作答 {n} 题"}  # one form for every count
 
 
 def test_student_page_in_simplified_chinese(platform, activity):

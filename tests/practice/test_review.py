@@ -45,6 +45,9 @@ def test_mastery_panel_and_personalized_review(student_api, platform, db):
         assert len(enrolments) == 2
         assert all(len(e.goal_skills) == 2 for e in enrolments)
         assert s.scalars(select(ReviewAssignment)).one().n_students == 2
+    page = platform.launch("instructor")
+    assert "(2 students)" in page.html
+    assert """data-students='{"one": "{n} student", "other": "{n} students"}'""" in page.html  # for its script
 
     # the student sees the review and practises their own weak skills in it
     mine = ada.get("/api/v1/practice/reviews").json()["reviews"]
