@@ -27,6 +27,7 @@ class Settings(BaseSettings):
         env_file=None,
         extra="ignore",
         validate_default=True,
+        env_ignore_empty=True,  # ADAPTIVE_LTI_X= (compose's ${X:-}) means unset, never "the empty token"
     )
 
     env: Literal["development", "production", "test"] = "development"
@@ -66,6 +67,13 @@ class Settings(BaseSettings):
     kt_registry: Path | None = None  # root of the per-bank registries (banks/<id>-<slug>/); None: <instance>/models
     practice_mastery_threshold: float = Field(default=0.8, gt=0, le=1)  # when an activity sets none
     practice_band: str = "0.6-0.8"  # target predicted success of the next item
+
+    @field_validator("secret_key", "admin_token", "metrics_token", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        """A blank secret is no secret: an empty admin token must keep /admin closed, not open it to everyone."""
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        return None if isinstance(text, str) and not text.strip() else value
 
     @field_validator("base_url")
     @classmethod
@@ -123,6 +131,9 @@ class Settings(BaseSettings):
             problems.append("ADAPTIVE_LTI_SECRET_KEY is required")
         elif len(self.secret_key.get_secret_value()) < 32:
             problems.append("ADAPTIVE_LTI_SECRET_KEY must be at least 32 characters")
+        for key, token in (("ADMIN_TOKEN", self.admin_token), ("METRICS_TOKEN", self.metrics_token)):
+            if token is not None and len(token.get_secret_value()) < 16:
+                problems.append(f"ADAPTIVE_LTI_{key} must be at least 16 characters (or unset: the page is then off)")
         if not self.https:
             problems.append(f"ADAPTIVE_LTI_BASE_URL must be https in production (got {self.base_url!r})")
         if problems:

@@ -37,6 +37,24 @@ def test_production_accepts_complete_config(tmp_path):
     ).check()
 
 
+def test_blank_tokens_are_unset_and_short_ones_refused_in_production(monkeypatch, tmp_path):
+    """compose's ``${ADAPTIVE_LTI_ADMIN_TOKEN:-}`` passes an empty string: that must mean "no token" (the admin
+    pages off in production), never a token that an empty bearer header matches."""
+    monkeypatch.setenv("ADAPTIVE_LTI_ADMIN_TOKEN", "")
+    monkeypatch.setenv("ADAPTIVE_LTI_METRICS_TOKEN", "")
+    monkeypatch.setenv("ADAPTIVE_LTI_SECRET_KEY", "")
+    s = Settings(instance_path=tmp_path)
+    assert s.admin_token is None and s.metrics_token is None and s.secret_key is None
+    assert Settings(instance_path=tmp_path, admin_token="   ").admin_token is None
+    complete = {"env": "production", "base_url": "https://tool.example", "secret_key": "s" * 40,
+                "database_url": "postgresql://x@y/z", "instance_path": tmp_path}
+    with pytest.raises(ConfigError) as err:
+        Settings(**complete, admin_token="short", metrics_token="m" * 16).check()
+    assert "ADAPTIVE_LTI_ADMIN_TOKEN must be at least 16 characters" in str(err.value)
+    assert "METRICS_TOKEN" not in str(err.value)
+    Settings(**complete, admin_token="a" * 16, metrics_token="m" * 16).check()
+
+
 def test_env_prefix(monkeypatch, tmp_path):
     monkeypatch.setenv("ADAPTIVE_LTI_BASE_URL", "https://a.example/")
     monkeypatch.setenv("ADAPTIVE_LTI_INSTANCE_PATH", str(tmp_path))

@@ -167,6 +167,18 @@ def admin_app(database_url, db, tmp_path):
                                    admin_token="admin-token-0123456789"), database=db)
 
 
+def test_admin_pages_stay_off_in_production_with_a_blank_token(database_url, db, tmp_path, monkeypatch):
+    from lti_tool.app import create_app
+
+    monkeypatch.setenv("ADAPTIVE_LTI_ADMIN_TOKEN", "")  # what compose passes when the operator set none
+    app = create_app(make_settings(database_url, tmp_path, env="production", base_url="https://tool.example",
+                                   secret_key="p" * 40), database=db)
+    client = app.test_client()
+    assert client.get("/admin/", headers={"Authorization": "Bearer "}).status_code == 404
+    assert client.post("/admin/login", data={"token": ""}).status_code == 404
+    assert "Set-Cookie" not in client.post("/admin/login", data={"token": ""}).headers
+
+
 def test_admin_pages_need_the_token(admin_app, db, platform):
     client = admin_app.test_client()
     assert client.get("/admin/").status_code == 401
