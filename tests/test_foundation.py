@@ -44,7 +44,9 @@ def test_blank_tokens_are_unset_and_short_ones_refused_in_production(monkeypatch
     monkeypatch.setenv("ADAPTIVE_LTI_METRICS_TOKEN", "")
     monkeypatch.setenv("ADAPTIVE_LTI_SECRET_KEY", "")
     s = Settings(instance_path=tmp_path)
-    assert s.admin_token is None and s.metrics_token is None and s.secret_key is None
+    assert s.admin_token is None
+    assert s.metrics_token is None
+    assert s.secret_key is None
     assert Settings(instance_path=tmp_path, admin_token="   ").admin_token is None
     complete = {"env": "production", "base_url": "https://tool.example", "secret_key": "s" * 40,
                 "database_url": "postgresql://x@y/z", "instance_path": tmp_path}

@@ -3,6 +3,11 @@
 its ``registration_endpoint`` and keep the result PENDING until an admin approves it.
 
 Moodle answers with the deployment id; Canvas leaves it to the first launch (policy ``auto_add``).
+
+The endpoint is public (the LMS admin's browser opens it), so it trusts nothing it is handed: redirects are not
+followed (the host check must hold for the URL actually read), an (issuer, client id) already registered keeps the
+endpoints the admin approved (registering it again with other ones is refused: the admin removes it first), and at
+most ``MAX_PENDING`` registrations wait for approval at once.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import requests
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from lti_tool.logs import get_logger
@@ -27,6 +33,7 @@ log = get_logger(__name__)
 PLATFORM_CONFIG = "https://purl.imsglobal.org/spec/lti-platform-configuration"
 TOOL_CONFIG = "https://purl.imsglobal.org/spec/lti-tool-configuration"
 _SECRET_KEYS = ("registration_access_token", "client_secret", "access_token")
+MAX_PENDING = 50  # registrations waiting for an admin's approval; more are refused until some are decided
 
 
 class DynamicRegistrationError(LtiError):
@@ -46,10 +53,15 @@ def fetch_platform_configuration(openid_configuration: str, registration_token: 
     if registration_token:
         headers["Authorization"] = f"Bearer {registration_token}"
     try:
-        resp = requests.get(openid_configuration, headers=headers, timeout=settings.http_timeout_seconds)
+        resp = requests.get(openid_configuration, headers=headers, timeout=settings.http_timeout_seconds,
+                            allow_redirects=False)
     except requests.RequestException as exc:
         raise DynamicRegistrationError(f"Cannot reach the platform's configuration at {openid_configuration} "
                                        f"({type(exc).__name__}).", status=502) from exc
+    if resp.is_redirect:
+        raise DynamicRegistrationError(
+            f"The platform's configuration URL redirects (HTTP {resp.status_code}); registration reads only the URL "
+            "the platform gives, not a redirect.", status=502)
     if resp.status_code != 200:
         raise DynamicRegistrationError(f"The platform's configuration URL answered HTTP {resp.status_code}.",
                                        status=502)
@@ -78,13 +90,18 @@ def fetch_platform_configuration(openid_configuration: str, registration_token: 
 def register(session: Session, settings: Settings, openid_configuration: str,
              registration_token: str | None) -> Registration:
     """Run the whole exchange and store a PENDING registration (not committed)."""
+    pending = session.scalar(select(func.count()).select_from(Registration).where(Registration.status == PENDING))
+    if (pending or 0) >= MAX_PENDING:
+        raise DynamicRegistrationError(
+            f"{pending} registrations are already waiting for an administrator's approval; approve or remove them "
+            "(admin page, or adaptive-lti platform list / approve / remove) before registering more.", status=429)
     config = fetch_platform_configuration(openid_configuration, registration_token, settings)
     headers = {"User-Agent": USER_AGENT, "Accept": "application/json", "Content-Type": "application/json"}
     if registration_token:
         headers["Authorization"] = f"Bearer {registration_token}"
     try:
         resp = requests.post(config["registration_endpoint"], json=registration_payload(settings), headers=headers,
-                             timeout=settings.http_timeout_seconds)
+                             timeout=settings.http_timeout_seconds, allow_redirects=False)
     except requests.RequestException as exc:
         raise DynamicRegistrationError(f"Cannot reach the platform's registration endpoint "
                                        f"({type(exc).__name__}).", status=502) from exc
@@ -116,11 +133,17 @@ def register(session: Session, settings: Settings, openid_configuration: str,
             auth_audience=config.get("authorization_server"), status=PENDING,
             unknown_deployment_policy=AUTO_ADD, source="dynamic", product_family=product,
         )
-    else:  # registered again (e.g. the admin retried): refresh the endpoints, keep the admin's decision
-        reg.auth_login_url = config["authorization_endpoint"]
-        reg.auth_token_url = config["token_endpoint"]
-        reg.jwks_url = config["jwks_uri"]
-        reg.jwks_cache = None
+    else:  # registered again (e.g. the admin retried): only the same endpoints, and the admin's decision stays
+        endpoints = {"authorization_endpoint": reg.auth_login_url, "token_endpoint": reg.auth_token_url,
+                     "jwks_uri": reg.jwks_url}
+        changed = sorted(k for k, v in endpoints.items() if config[k] != v)
+        if changed:
+            log.warning("dynamic_registration_conflict", registration_id=reg.id, changed=changed)
+            raise DynamicRegistrationError(
+                f"This platform (issuer {reg.issuer}, client id {reg.client_id}) is already registered with another "
+                f"{', '.join(changed)}. Registering it again cannot change the endpoints an administrator trusted: "
+                "remove the existing registration first (admin page, or adaptive-lti platform remove), then "
+                "register again.", status=409)
         reg.product_family = product or reg.product_family
         if deployment_id:
             registrations.add_deployment(session, reg, str(deployment_id))

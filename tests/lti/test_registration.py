@@ -124,6 +124,66 @@ def test_dynamic_registration_pending_until_approved(tool_server, db, dyn):
         assert [d.deployment_id for d in reg.deployments] == [dyn.platform.deployment_id]  # Canvas: first launch
 
 
+def test_registering_again_cannot_repoint_a_trusted_registration(tool_server, db, dyn):
+    """/lti/register is public: registering an (issuer, client id) again must not swap the login, token or key
+    URLs an administrator approved (else anyone who can serve one JSON file on the LMS's host takes it over)."""
+    assert _register(tool_server, dyn).status_code == 200
+    trusted = {"auth_login_url": "https://lms.example/auth", "auth_token_url": "https://lms.example/token",
+               "jwks_url": "https://lms.example/jwks"}
+    with db.session() as s:
+        reg = s.scalars(select(Registration)).one()
+        reg.status = "active"
+        for key, value in trusted.items():
+            setattr(reg, key, value)
+        s.commit()
+    resp = _register(tool_server, dyn)
+    assert resp.status_code == 409
+    text = html.unescape(resp.text)
+    assert "already registered" in text
+    assert "jwks_uri" in text
+    assert "remove the existing registration" in text
+    with db.session() as s:
+        reg = s.scalars(select(Registration)).one()
+        assert {k: getattr(reg, k) for k in trusted} == trusted
+        assert reg.status == "active"
+        # the same endpoints again (the admin retried): accepted, the admin's decision kept
+        reg.auth_login_url, reg.auth_token_url = dyn.platform.auth_login_url, dyn.platform.auth_token_url
+        reg.jwks_url = dyn.platform.jwks_url
+        s.commit()
+    assert _register(tool_server, dyn).status_code == 200
+    with db.session() as s:
+        assert s.scalars(select(Registration)).one().status == "active"
+    assert dyn.platform.launch().status == 200
+
+
+def test_dynamic_registration_does_not_follow_redirects(tool_server, db, rsa_keys):
+    plat = Platform(tool_url=tool_server.url, keys=[rsa_keys[1]], client_id="x")
+    fake = FakeDynamicPlatform(plat, "moodle")
+    app = fake.app()
+    app.add_url_rule("/go", "go", lambda: ("", 302, {"Location": plat.url + fake.config_path}))
+    with plat.serve(app):
+        resp = requests.get(tool_server.url + "/lti/register", params={
+            "openid_configuration": plat.url + "/go", "registration_token": REG_TOKEN}, timeout=10)
+    assert resp.status_code == 502
+    assert "redirects" in html.unescape(resp.text)
+    assert fake.config_auth == []
+    assert not fake.received
+    with db.session() as s:
+        assert s.scalars(select(Registration)).all() == []
+
+
+def test_dynamic_registration_caps_the_registrations_waiting_for_approval(tool_server, db, dyn, monkeypatch):
+    from lti_tool.lti import dynamic_registration
+
+    assert _register(tool_server, dyn).status_code == 200
+    monkeypatch.setattr(dynamic_registration, "MAX_PENDING", 1)
+    fetched = len(dyn.config_auth)
+    resp = _register(tool_server, dyn)
+    assert resp.status_code == 429
+    assert "waiting for an administrator" in html.unescape(resp.text)
+    assert len(dyn.config_auth) == fetched  # refused before anything is fetched
+
+
 def test_dynamic_registration_refuses_issuer_on_another_host(tool_server, db, rsa_keys):
     plat = Platform(tool_url=tool_server.url, keys=[rsa_keys[1]], client_id="x")
     fake = FakeDynamicPlatform(plat, "moodle", issuer_override="https://evil.example")
