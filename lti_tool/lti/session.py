@@ -129,8 +129,24 @@ def load_session_from_request() -> LtiSession:
     return verify_token(token, secret=current_app.config["SECRET_KEY"])
 
 
+def still_trusted(lti_session: LtiSession) -> bool:
+    """A token outlives its launch by hours; it stops working as soon as an admin disables or removes its
+    registration (or removes its deployment). One primary-key lookup per request."""
+    from sqlalchemy import select
+
+    from lti_tool.db import get_session
+    from lti_tool.models import Deployment, Registration
+    from lti_tool.models.lti import ACTIVE
+
+    status = get_session().scalar(
+        select(Registration.status).join(Deployment, Deployment.registration_id == Registration.id)
+        .where(Registration.id == lti_session.registration_id, Deployment.id == lti_session.deployment_id))
+    return status == ACTIVE
+
+
 def require_session(*, instructor: bool = False, learner: bool = False) -> Callable[[F], F]:
-    """View decorator: 401 JSON without a valid token, 403 JSON when the course role does not fit.
+    """View decorator: 401 JSON without a valid token, 403 JSON when the course role does not fit or the
+    LMS registration is no longer active.
 
     ``instructor=True``: the caller must be an instructor of the course (context roles only).
     ``learner=True``: the caller must be a learner of the course.
@@ -142,14 +158,17 @@ def require_session(*, instructor: bool = False, learner: bool = False) -> Calla
             try:
                 lti_session = load_session_from_request()
             except SessionTokenError as exc:
-                response = jsonify(error=str(exc))
+                response = jsonify(error=str(exc), code="unauthorized")
                 response.status_code = 401
                 response.headers["WWW-Authenticate"] = 'Bearer realm="adaptive-lti"'
                 return response
+            if not still_trusted(lti_session):
+                return jsonify(error="this course's LMS is no longer connected to the tool: ask your administrator",
+                               code="registration_inactive"), 403
             if instructor and not lti_session.is_instructor:
-                return jsonify(error="this needs an instructor role in the course"), 403
+                return jsonify(error="this needs an instructor role in the course", code="forbidden"), 403
             if learner and not lti_session.is_learner:
-                return jsonify(error="this needs a learner role in the course"), 403
+                return jsonify(error="this needs a learner role in the course", code="forbidden"), 403
             g.lti_session = lti_session
             return view(*args, **kwargs)
 

@@ -57,29 +57,54 @@ def _app_with_routes(app):
     return app.test_client()
 
 
-def test_decorator_answers_401_and_403_as_json(app):
+def _registered_session(db) -> LtiSession:
+    """SESSION with the ids of a real (active) registration and deployment."""
+    with db.session() as s:
+        reg = registrations.add(s, issuer="https://lms.example", client_id="c1",
+                                auth_login_url="https://lms.example/auth", auth_token_url="https://lms.example/token",
+                                jwks_url="https://lms.example/jwks", deployment_ids=["d1"])
+        s.flush()
+        ids = {"registration_id": reg.id, "deployment_id": reg.deployments[0].id}
+        s.commit()
+    return dataclasses.replace(SESSION, **ids)
+
+
+def test_decorator_answers_401_and_403_as_json(app, db):
     client = _app_with_routes(app)
+    session = _registered_session(db)
     assert client.get("/t/learner").status_code == 401
-    assert client.get("/t/learner").get_json()["error"]
+    assert client.get("/t/learner").get_json()["code"] == "unauthorized"
     bad = client.get("/t/learner", headers={"Authorization": "Bearer not-a-token"})
     assert bad.status_code == 401
-    expired = issue_token(SESSION, secret=TEST_SECRET, ttl_seconds=-10)
+    expired = issue_token(session, secret=TEST_SECRET, ttl_seconds=-10)
     resp = client.get("/t/learner", headers={"Authorization": f"Bearer {expired}"})
     assert resp.status_code == 401
     assert "expired" in resp.get_json()["error"]
-    other_secret = issue_token(SESSION, secret="another-secret-0123456789abcdef0123", ttl_seconds=60)
+    other_secret = issue_token(session, secret="another-secret-0123456789abcdef0123", ttl_seconds=60)
     assert client.get("/t/learner", headers={"Authorization": f"Bearer {other_secret}"}).status_code == 401
-    token = issue_token(SESSION, secret=TEST_SECRET, ttl_seconds=60)
+    token = issue_token(session, secret=TEST_SECRET, ttl_seconds=60)
     ok = client.get("/t/learner", headers={"Authorization": f"Bearer {token}"})
     assert ok.status_code == 200
     assert ok.get_json() == {"user": 1}
     forbidden = client.get("/t/instructor", headers={"Authorization": f"Bearer {token}"})
     assert forbidden.status_code == 403
     assert "instructor" in forbidden.get_json()["error"]
-    teacher = issue_token(dataclasses.replace(SESSION, is_instructor=True, is_learner=False), secret=TEST_SECRET,
+    assert forbidden.get_json()["code"] == "forbidden"
+    teacher = issue_token(dataclasses.replace(session, is_instructor=True, is_learner=False), secret=TEST_SECRET,
                           ttl_seconds=60)
     assert client.get("/t/instructor", headers={"Authorization": f"Bearer {teacher}"}).status_code == 200
     assert client.get("/t/learner", headers={"Authorization": f"Bearer {teacher}"}).status_code == 403
+    # an admin disables the registration: its tokens stop at once, not when they expire
+    with db.session() as s:
+        registrations.disable(s, "https://lms.example", "c1")
+        s.commit()
+    gone = client.get("/t/learner", headers={"Authorization": f"Bearer {token}"})
+    assert gone.status_code == 403
+    assert gone.get_json()["code"] == "registration_inactive"
+    # a token naming a deployment of another registration is refused too
+    alien = issue_token(dataclasses.replace(SESSION, registration_id=session.registration_id + 1000),
+                        secret=TEST_SECRET, ttl_seconds=60)
+    assert client.get("/t/learner", headers={"Authorization": f"Bearer {alien}"}).status_code == 403
 
 
 def test_launch_token_authenticates_api_calls_without_cookies(platform, http):
