@@ -612,6 +612,9 @@ def check_answer(variant: Variant, answer: Any, locale: str | None = None) -> Ch
         valid = {c["key"] for c in variant.choices or []}
         if keys is None or not keys:
             return _invalid("choose_one" if kind == "mc_single" else "choose_some", locale)
+        parts = answer if isinstance(answer, list | tuple) else ()
+        if len(keys) > len(valid) or any(len(p) > 64 for p in parts):  # the answer is stored: no padding it out
+            return _invalid("too_long", locale)
         if any(k not in valid for k in keys):
             return _invalid("unknown_choice", locale)
         chosen = sorted(set(keys))

@@ -46,7 +46,7 @@ from lti_tool.models.practice import (
     ServedItem,
     review_scope,
 )
-from lti_tool.services import answers, items
+from lti_tool.services import answers, items, row_id
 from lti_tool.services.engine import Engine, EngineFor, engine_item_id
 
 log = get_logger(__name__)
@@ -540,10 +540,9 @@ def item_payload(served: ServedItem, item: Item, activity: Activity, locale: str
 # --------------------------------------------------------------------------------------------- API
 def _served_for(session: Session, lti_session: Any, served_id: Any, link_id: int
                 ) -> tuple[ServedItem, PracticeEnrolment]:
-    try:
-        sid = int(served_id)
-    except (TypeError, ValueError):
-        raise NotFound("unknown item") from None
+    sid = row_id(served_id)
+    if sid is None:
+        raise NotFound("unknown item")
     served = session.get(ServedItem, sid)
     if served is None or served.user_id != lti_session.user_id:
         raise NotFound("unknown item")

@@ -16,7 +16,7 @@ from lti_tool.db import get_session
 from lti_tool.lti.session import LtiSession, current_session, require_session
 from lti_tool.models import Context
 from lti_tool.models.grades import FAILED, PENDING, REJECTED
-from lti_tool.services import grades, roster
+from lti_tool.services import grades, roster, row_id
 from lti_tool.views.instructor import register_instructor_panel
 
 bp = Blueprint("grades_api", __name__, url_prefix="/api/v1")
@@ -79,7 +79,8 @@ def retry_scores():
         return _no_course()
     data = request.get_json(silent=True) or {}
     ids = data.get("ids")
-    if ids is not None and (not isinstance(ids, list) or not all(isinstance(i, int) for i in ids)):
+    if ids is not None and (not isinstance(ids, list) or len(ids) > 10_000
+                            or not all(isinstance(i, int) and row_id(i) is not None for i in ids)):
         return jsonify(error="bad_request", message="ids must be a list of integers"), 400
     session = get_session()
     retried = grades.retry_scores(session, context_id, ids)

@@ -20,7 +20,7 @@ from adaptive.policy import BLOCKED, LEARN, LEARN_PREREQ, REVIEW, format_elapsed
 from lti_tool.app import get_settings
 from lti_tool.db import get_session
 from lti_tool.lti.session import current_session, require_session
-from lti_tool.services import practice
+from lti_tool.services import practice, row_id
 from lti_tool.services.engine import get_engine
 
 bp = Blueprint("practice_api", __name__, url_prefix="/api/v1/practice")
@@ -91,10 +91,10 @@ def _review_arg() -> int | None:
     raw = request.args.get("review")
     if raw in (None, ""):
         return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise practice.NotFound("unknown review assignment") from None
+    review_id = row_id(raw)
+    if review_id is None:
+        raise practice.NotFound("unknown review assignment")
+    return review_id
 
 
 @bp.get("/next")

@@ -79,6 +79,9 @@ def test_launch_roster_score_panels_metrics(live_app, db):
         retry = requests.post(f"{base_url}/api/v1/grades/scores/retry", headers=auth,
                               json={"ids": [listed["scores"][0]["id"], other_id, 99999]}, timeout=10).json()
         assert retry["retried"] == [listed["scores"][0]["id"]]  # delivered and unknown ids are not touched
+        for odd in ([10**30], [True], [0]):  # not ids the database can hold: refused, not a server error
+            assert requests.post(f"{base_url}/api/v1/grades/scores/retry", headers=auth, json={"ids": odd},
+                                 timeout=10).status_code == 400
         runtime.run_pending()
         assert lms.gradebook(course.id, "rl-practice-1") == {"student-1": 7, "student-2": 4}
 

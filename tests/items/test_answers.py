@@ -200,6 +200,10 @@ def test_mc_multi_is_all_or_nothing():
     assert A.check_answer(v, ["a"]).feedback_key == "incorrect"
     assert A.check_answer(v, ["a", "b", "c"]).feedback_key == "incorrect"
     assert A.check_answer(v, ["a", "x"]).feedback_key == "invalid"
+    # the raw answer is stored with the attempt: it cannot be padded out with copies of a key or blank space
+    for padded in (["a"] * 100_000, [" " * 10_000 + "a"], ["a", "c", "a", "c", "a"]):
+        assert A.check_answer(v, padded).feedback_key == "invalid"
+    assert A.check_answer(v, ["a", "c", "a"]).correct  # a repeat within the number of choices is harmless
 
 
 @pytest.mark.parametrize(

@@ -104,6 +104,20 @@ def test_invalid_answer_is_refused_without_an_attempt(student_api, db):
     assert bad.status_code == 400
 
 
+def test_odd_ids_are_not_found_not_server_errors(student_api, db):
+    """Ids the database cannot hold (10**30, 1e300, 5,000 digits) or that are not ids (true, a list) answer 404."""
+    api = student_api()
+    item = api.get("/api/v1/practice/next").json()["item"]
+    for odd in (10**30, 1e300, -1, 0, True, 1.0, "9" * 5000, [item["id"]], {"id": item["id"]}):
+        r = api.post("/api/v1/practice/answer", {"item_id": odd, "answer": right(db, item["id"])})
+        assert r.status_code == 404, (odd, r.status_code, r.text[:200])
+    for odd in ("99999999999999999999999", "-5", "abc", "1.0"):
+        assert api.get(f"/api/v1/practice/next?review={odd}").status_code == 404
+    assert count(db, Attempt) == 0
+    ok = api.post("/api/v1/practice/answer", {"item_id": str(item["id"]), "answer": right(db, item["id"])})
+    assert ok.status_code == 200  # a string of digits is still an id
+
+
 def test_tenancy_another_students_item_is_not_found(student_api, db):
     ada = student_api("student-1")
     alan = student_api("student-2")
