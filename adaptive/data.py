@@ -11,10 +11,15 @@ Readers (``read_log(path, fmt)``):
   names the student) / problem ids / skill ids / 0-1. Consecutive rows with the same
   problem id are the expansion of one multi-skill problem and are collapsed into one event.
 - ``pykt``: pyKT CSV with a header (``uid``, ``concepts``, ``responses``, optional ``questions``, ``timestamps``,
-  ``fold``); ``-1`` is padding; ``a_b`` in ``concepts`` means one event with skills ``a`` and ``b``.
-- ``csv``: tabular, comma or tab separated, header with ``user_id,item_id,skill_id,correct`` and optional
-  ``timestamp``; ``skill_id`` may hold several skills separated by ``_`` or ``;``. Rows of one user are sorted by
-  timestamp (stable). Consecutive rows of one user with the same item and timestamp are collapsed into one event.
+  ``fold``); ``-1`` is padding; ``a_b`` in ``concepts`` means one event with skills ``a`` and ``b``. Selecting folds
+  (``folds=``/``exclude_folds=``) needs a ``fold`` column with a fold on every row.
+- ``csv``: tabular, comma or tab separated (standard CSV quoting, as :func:`write_csv` writes), header with
+  ``user_id,item_id,skill_id,correct`` and optional ``timestamp``; spaces around fields are ignored; ``skill_id``
+  may hold several skills separated by ``_`` or ``;``. Rows of one user are sorted by timestamp (stable).
+  Consecutive rows of one user with the same item and timestamp are collapsed into one event.
+
+Every format: files are read as UTF-8 with an optional byte-order mark; an answer is ``0``, ``1``, ``0.0`` or ``1.0``
+(anything else is refused, never rounded); errors are :class:`DataFormatError` naming the file and line.
 
 The web app passes its own rows to :meth:`ResponseLog.from_rows` (dicts or tuples
 ``(user_id, item_id, skill_ids, correct, timestamp)``).
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import math
 import random
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -168,6 +174,31 @@ def split_by_student(log: ResponseLog, frac: float = 0.8, seed: int = 0) -> tupl
 
 
 # readers ----------------------------------------------------------------------------------------------------------
+# Every reader decodes with ``utf-8-sig``: a byte-order mark (Excel writes one) is dropped, never read as part of the
+# first header name or value.
+ENCODING = "utf-8-sig"
+
+# The answers every format accepts (some exports write 0.0/1.0); anything else is refused, never rounded.
+_ANSWERS = {"0": 0, "1": 1, "0.0": 0, "1.0": 1}
+
+
+def _answer(path: Path, lineno: int, text: str) -> int:
+    value = _ANSWERS.get(text.strip())
+    if value is None:
+        raise DataFormatError(path, lineno, f"answer {text.strip()!r} is not 0 or 1")
+    return value
+
+
+def _timestamp(path: Path, lineno: int, text: str) -> float:
+    try:
+        t = float(text)
+    except ValueError:
+        raise DataFormatError(path, lineno, f"timestamp {text.strip()!r} is not a number") from None
+    if not math.isfinite(t):
+        raise DataFormatError(path, lineno, f"timestamp {text.strip()!r} is not a finite number")
+    return t
+
+
 def _ints(path: Path, lineno: int, text: str, what: str) -> list[str]:
     parts = [p.strip() for p in text.strip().rstrip(",").split(",")]
     if not parts or any(p == "" for p in parts):
@@ -176,20 +207,11 @@ def _ints(path: Path, lineno: int, text: str, what: str) -> list[str]:
 
 
 def _correct(path: Path, lineno: int, text: str) -> list[int]:
-    out = []
-    for p in _ints(path, lineno, text, "answers"):
-        try:
-            v = int(float(p))
-        except ValueError:
-            raise DataFormatError(path, lineno, f"answer {p!r} is not 0 or 1") from None
-        if v not in (0, 1):
-            raise DataFormatError(path, lineno, f"answer {p!r} is not 0 or 1")
-        out.append(v)
-    return out
+    return [_answer(path, lineno, p) for p in _ints(path, lineno, text, "answers")]
 
 
 def _blocks(path: Path, size: int) -> Iterator[tuple[int, list[str]]]:
-    lines = path.read_text().splitlines()
+    lines = path.read_text(encoding=ENCODING).splitlines()
     while lines and not lines[-1].strip():
         lines.pop()
     if len(lines) % size:
@@ -252,27 +274,44 @@ def _split_skills(text: str) -> tuple[str, ...]:
     return (text.strip(),) if text.strip() else ()
 
 
+def _folds(folds: Iterable[int]) -> str:
+    ordered = sorted(folds)
+    return f"fold{'s' if len(ordered) != 1 else ''} {', '.join(map(str, ordered))}"
+
+
 def read_pykt(path: str | Path, folds: Iterable[int] | None = None, exclude_folds: Iterable[int] = ()) -> ResponseLog:
-    """pyKT CSV (``uid, concepts, responses`` and optional ``questions, timestamps, fold``)."""
+    """pyKT CSV (``uid, concepts, responses`` and optional ``questions, timestamps, fold``).
+
+    ``folds`` keeps only those folds, ``exclude_folds`` drops those; either needs a ``fold`` column with a fold on
+    every row (otherwise a held-out fold would silently be the whole file)."""
     path = Path(path)
     keep = None if folds is None else {int(f) for f in folds}
     drop = {int(f) for f in exclude_folds}
+    by_fold = keep is not None or bool(drop)
+    seen: set[int] = set()
+    matched = False
     seqs: dict[str, list[Response]] = {}
-    with path.open(newline="") as fh:
+    with path.open(newline="", encoding=ENCODING) as fh:
         reader = csv.DictReader(fh)
         cols = set(reader.fieldnames or ())
         missing = {"uid", "concepts", "responses"} - cols
         if missing:
             raise DataFormatError(path, 1, f"missing column(s) {sorted(missing)} in header {sorted(cols)}")
+        if by_fold and "fold" not in cols:
+            raise DataFormatError(path, 1, f"folds were asked for but the file has no fold column: {sorted(cols)}")
         for k, row in enumerate(reader):
             lineno = k + 2
-            if "fold" in cols and row.get("fold") not in (None, ""):
+            if "fold" in cols and (row.get("fold") or "").strip():
                 try:
                     fold = int(row["fold"])
                 except ValueError:
                     raise DataFormatError(path, lineno, f"fold {row['fold']!r} is not an integer") from None
+                seen.add(fold)
                 if (keep is not None and fold not in keep) or fold in drop:
                     continue
+                matched = True
+            elif by_fold:
+                raise DataFormatError(path, lineno, "no fold on this row, but folds were asked for")
             concepts = [x.strip() for x in (row["concepts"] or "").split(",")]
             c = [x.strip() for x in (row["responses"] or "").split(",")]
             qs = [x.strip() for x in row["questions"].split(",")] if row.get("questions") else None
@@ -286,24 +325,27 @@ def read_pykt(path: str | Path, folds: Iterable[int] | None = None, exclude_fold
             for j, (cc, rr) in enumerate(zip(concepts, c, strict=True)):
                 if rr == "-1" or cc == "-1":
                     continue
-                if rr not in ("0", "1"):
-                    raise DataFormatError(path, lineno, f"response {rr!r} is not 0 or 1")
                 skills = _split_skills(cc)
                 item = qs[j] if qs and qs[j] != "-1" else cc
-                t = float(ts[j]) if ts and ts[j] not in ("", "-1") else None
-                events.append(Response(user, item, skills, int(rr), t))
+                t = _timestamp(path, lineno, ts[j]) if ts and ts[j] not in ("", "-1") else None
+                events.append(Response(user, item, skills, _answer(path, lineno, rr), t))
             if events:
                 seqs[user] = events
+    if keep is not None and not matched:
+        have = f"the file has {_folds(seen)}" if seen else "the file has no rows"
+        raise DataFormatError(path, 1, f"no responses in {_folds(keep)}; {have}")
     return ResponseLog(seqs)
 
 
 def read_csv(path: str | Path) -> ResponseLog:
-    """Tabular ``user_id,item_id,skill_id,correct[,timestamp]`` (comma or tab separated, with a header)."""
+    """Tabular ``user_id,item_id,skill_id,correct[,timestamp]`` (comma or tab separated, with a header).
+
+    Standard CSV quoting is understood (what :func:`write_csv` writes reads back); spaces around fields are ignored."""
     path = Path(path)
-    with path.open(newline="") as fh:
+    with path.open(newline="", encoding=ENCODING) as fh:
         head = fh.readline()
         delim = "\t" if head.count("\t") > head.count(",") else ","
-        cols = [c.strip() for c in head.strip().split(delim)]
+        cols = [c.strip() for c in next(csv.reader([head], delimiter=delim, skipinitialspace=True), [])]
         need = {"user_id", "item_id", "correct"}
         if need - set(cols) or not ({"skill_id", "skill_ids"} & set(cols)):
             raise DataFormatError(
@@ -312,24 +354,30 @@ def read_csv(path: str | Path) -> ResponseLog:
         skill_col = "skill_id" if "skill_id" in cols else "skill_ids"
         idx = {c: i for i, c in enumerate(cols)}
         rows: list[tuple[int, Response]] = []
-        for lineno, line in enumerate(fh, start=2):
-            if not line.strip():
+        reader = csv.reader(fh, delimiter=delim, skipinitialspace=True)
+        end = 1  # the last physical line read (a quoted field may span lines)
+        while True:
+            lineno = end + 1
+            try:
+                parts = next(reader, None)
+            except csv.Error as exc:
+                raise DataFormatError(path, lineno, f"cannot parse the line: {exc}") from None
+            if parts is None:
+                break
+            end = reader.line_num + 1
+            if not parts or (len(parts) == 1 and not parts[0].strip()):
                 continue
-            parts = line.rstrip("\r\n").split(delim)
             if len(parts) != len(cols):
                 raise DataFormatError(path, lineno, f"expected {len(cols)} fields, got {len(parts)}")
-            try:
-                ts = parts[idx["timestamp"]] if "timestamp" in idx else None
-                r = Response.make(
-                    parts[idx["user_id"]],
-                    parts[idx["item_id"]],
-                    _split_skills(parts[idx[skill_col]]),
-                    parts[idx["correct"]],
-                    ts,
-                )
-            except ValueError as exc:
-                raise DataFormatError(path, lineno, str(exc)) from None
-            rows.append((lineno, r))
+            user, item = parts[idx["user_id"]].strip(), parts[idx["item_id"]].strip()
+            if not user:
+                raise DataFormatError(path, lineno, "empty user_id")
+            if not item:
+                raise DataFormatError(path, lineno, "empty item_id")
+            raw_ts = parts[idx["timestamp"]].strip() if "timestamp" in idx else ""
+            ts = _timestamp(path, lineno, raw_ts) if raw_ts else None
+            skills = _split_skills(parts[idx[skill_col]])
+            rows.append((lineno, Response(user, item, skills, _answer(path, lineno, parts[idx["correct"]]), ts)))
     seqs: dict[str, list[Response]] = {}
     for _, r in rows:
         seqs.setdefault(r.user_id, []).append(r)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from adaptive.data import DataFormatError, Response, ResponseLog, read_log, split_by_student
+from adaptive.data import DataFormatError, Response, ResponseLog, read_log, split_by_student, write_csv
 
 
 def test_dkvmn_three_lines(tmp_path):
@@ -58,6 +58,12 @@ def test_tabular_csv_sorts_by_time_and_reads_tabs(tmp_path):
         ("akt", "0,s\n1,2\n3\n1,0\n", 1),  # 2 problem ids, 1 skill id
         ("csv", "user_id,item_id,skill_id,correct\nu,q,s,1\nu,q,s\n", 3),
         ("csv", "user_id,item_id,skill_id,correct\nu,q,s,yes\n", 2),
+        ("csv", "user_id,item_id,skill_id,correct\nu,q,s,1\n ,q,s,1\n", 3),  # empty user id
+        ("csv", "user_id,item_id,skill_id,correct\nu,q,s,1\nu,,s,1\n", 3),  # empty item id
+        ("csv", "user_id,item_id,skill_id,correct,timestamp\nu,q,s,1,nan\n", 2),
+        ("csv", "user_id,item_id,skill_id,correct,timestamp\nu,q,s,1,1\nu,q,s,1,inf\n", 3),
+        ("csv", "user_id,item_id,skill_id,correct,timestamp\nu,q,s,1,soon\n", 2),
+        ("pykt", 'uid,concepts,responses,timestamps\nu,"1,2","1,0","1,x"\n', 2),
     ],
 )
 def test_malformed_files_name_the_line(tmp_path, fmt, text, line):
@@ -97,3 +103,114 @@ def test_split_by_student_is_disjoint_and_reproducible(sim):
     assert a.n_students + b.n_students == log.n_students
     assert len(a) + len(b) == len(log)
     assert split_by_student(log, 0.7, seed=1)[0].students() == a.students()
+
+
+BOM = "\ufeff"
+
+
+@pytest.mark.parametrize(
+    ("fmt", "text"),
+    [
+        ("dkvmn", "15\n" + ",".join(["1"] * 15) + "\n" + ",".join(["0"] * 15) + "\n"),
+        ("akt", "2,stu\n1,2\n3,4\n1,0\n"),
+        ("pykt", 'fold,uid,concepts,responses\n0,u1,"1,2","1,0"\n1,u2,"3","1"\n'),
+        ("csv", "user_id,item_id,skill_id,correct\nu,q,s,1\n"),
+    ],
+)
+def test_utf8_bom_is_ignored_in_every_format(tmp_path, fmt, text):
+    plain, bom = tmp_path / "plain.csv", tmp_path / "bom.csv"
+    plain.write_text(text, encoding="utf-8")
+    bom.write_text(BOM + text, encoding="utf-8")
+    a, b = read_log(plain, fmt), read_log(bom, fmt)
+    assert [(r.item_id, r.skill_ids, r.correct) for r in a] == [(r.item_id, r.skill_ids, r.correct) for r in b]
+    assert len(b) > 0
+    if fmt == "pykt":  # the leading fold column is still seen
+        assert read_log(bom, fmt, folds=[1]).students() == ["u2"]
+
+
+@pytest.mark.parametrize("kwargs", [{"folds": [0]}, {"exclude_folds": [0]}])
+def test_pykt_folds_need_a_fold_column(tmp_path, kwargs):
+    p = tmp_path / "p.csv"
+    p.write_text('uid,concepts,responses\nu1,"1,2","1,0"\n')
+    assert len(read_log(p, "pykt")) == 2
+    assert len(read_log(p, "pykt", folds=None, exclude_folds=[])) == 2
+    with pytest.raises(DataFormatError, match="no fold column") as err:
+        read_log(p, "pykt", **kwargs)
+    assert err.value.line == 1
+
+
+def test_pykt_unknown_fold_names_the_folds_in_the_file(tmp_path):
+    p = tmp_path / "p.csv"
+    p.write_text('fold,uid,concepts,responses\n'
+                 + "".join(f'{f},u{f},"1,2","1,0"\n' for f in (3, 0, 2, 1, 4, 0)))
+    with pytest.raises(DataFormatError, match=r"no responses in fold 9; the file has folds 0, 1, 2, 3, 4$"):
+        read_log(p, "pykt", folds=[9])
+    with pytest.raises(DataFormatError, match=r"no responses in folds 7, 9; the file has folds 0, 1, 2, 3, 4$"):
+        read_log(p, "pykt", folds=[9, 7])
+    assert read_log(p, "pykt", folds=[9, 2]).students() == ["u2"]
+    assert len(read_log(p, "pykt", exclude_folds=[9])) == 12
+
+
+def test_pykt_rows_without_a_fold_are_refused_when_folds_are_requested(tmp_path):
+    p = tmp_path / "p.csv"
+    p.write_text('fold,uid,concepts,responses\n0,u0,"1,2","1,0"\n,u1,"1","1"\n')
+    assert read_log(p, "pykt").n_students == 2
+    for kwargs in ({"folds": [0]}, {"exclude_folds": [0]}):
+        with pytest.raises(DataFormatError, match="no fold") as err:
+            read_log(p, "pykt", **kwargs)
+        assert err.value.line == 3
+
+
+def test_tabular_csv_strips_ids(tmp_path):
+    p = tmp_path / "t.csv"
+    p.write_text("user_id, item_id, skill_id, correct, timestamp\nu0, s0-i0, s0, 1, 0.0\n u0 ,s0-i1 , s0 ,0 , 2\n")
+    seq = read_log(p, "csv").sequence("u0")
+    assert [(r.user_id, r.item_id, r.skill_ids, r.correct, r.timestamp) for r in seq] == [
+        ("u0", "s0-i0", ("s0",), 1, 0.0), ("u0", "s0-i1", ("s0",), 0, 2.0)]
+
+
+def test_write_csv_round_trips_quoted_ids(tmp_path):
+    log = ResponseLog.from_rows([
+        ('Smith, "Jo"', 'q1, part "a"', ["s1", "s2"], 1, 1.5),
+        ('Smith, "Jo"', "q2\nline two", ["s,3"], 0, 2.0),
+        ("plain", "q'3", ["s1"], 1, None),
+    ])
+    back = read_log(write_csv(log, tmp_path / "log.csv"), "csv")
+    assert back.students() == log.students()
+    for u in log.students():
+        assert back.sequence(u) == log.sequence(u)
+
+
+def test_tabular_csv_quoted_fields_after_a_space(tmp_path):
+    p = tmp_path / "t.csv"
+    p.write_text('user_id,item_id,skill_id,correct\n"u, 1", "q, 1",s,1\n')
+    assert [(r.user_id, r.item_id) for r in read_log(p, "csv")] == [("u, 1", "q, 1")]
+
+
+def _one_answer_file(fmt: str, answer: str) -> str:
+    return {
+        "dkvmn": f"2\n1,2\n1,{answer}\n",
+        "akt": f"2,stu\n1,2\n3,4\n1,{answer}\n",
+        "pykt": f'uid,concepts,responses\nu,"1,2","1,{answer}"\n',
+        "csv": f"user_id,item_id,skill_id,correct\nu,q1,s,1\nu,q2,s,{answer}\n",
+    }[fmt]
+
+
+@pytest.mark.parametrize("fmt", ["dkvmn", "akt", "pykt", "csv"])
+@pytest.mark.parametrize(("answer", "value"), [("0", 0), ("1", 1), ("0.0", 0), ("1.0", 1)])
+def test_answers_zero_and_one_are_read_alike_in_every_format(tmp_path, fmt, answer, value):
+    p = tmp_path / "a.csv"
+    p.write_text(_one_answer_file(fmt, answer))
+    assert [r.correct for r in read_log(p, fmt)] == [1, value]
+
+
+@pytest.mark.parametrize("fmt", ["dkvmn", "akt", "pykt", "csv"])
+@pytest.mark.parametrize("answer", ["0.7", "1.5", "2", "-1.0", "0.00", "1e0", "true", "nan"])
+def test_other_answers_are_refused_in_every_format(tmp_path, fmt, answer):
+    p = tmp_path / "bad.csv"
+    text = _one_answer_file(fmt, answer)
+    p.write_text(text)
+    line = {"dkvmn": 3, "akt": 4, "pykt": 2, "csv": 3}[fmt]
+    with pytest.raises(DataFormatError, match=r"is not 0 or 1") as err:
+        read_log(p, fmt)
+    assert err.value.line == line
