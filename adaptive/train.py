@@ -1,4 +1,7 @@
-"""Training loop for the sequence models: windows of ``max_len`` events, Adam, early stopping on validation AUC.
+"""Training loop for the sequence models: windows of ``max_len`` events, Adam, early stopping on validation AUC
+(on the validation log loss when the validation students' answers are all right or all wrong, where AUC is
+undefined). A loss that stops being a number ends training with :class:`TrainingError`, never a silently
+untrained model.
 
 Data-parallel when ``torch.distributed`` is initialised (``torchrun`` sets ``WORLD_SIZE``; the process group is then
 created here with gloo on CPU, nccl on CUDA): every rank draws the same shuffled global batches and takes its share
@@ -53,6 +56,34 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if not 0.0 <= self.ema < 1.0:
             raise ValueError("ema must be in [0, 1)")
+        for name in ("epochs", "batch_size", "max_len", "patience", "min_epochs"):
+            if int(getattr(self, name)) < (2 if name == "max_len" else 1):
+                raise ValueError(f"{name} must be at least {2 if name == 'max_len' else 1}, got {getattr(self, name)}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a positive number, got {self.lr}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ValueError(f"weight_decay must be zero or positive, got {self.weight_decay}")
+        if not 0.0 < self.valid_frac < 1.0:
+            raise ValueError(f"valid_frac must be between 0 and 1, got {self.valid_frac}")
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (it diverged, or the data cannot train this model); the message says why."""
+
+
+def resolve_device(name: str | None) -> torch.device:
+    """``cpu``, ``cuda``, ``cuda:1`` ... (None: cuda when present, else cpu), checked before any work is done."""
+    try:
+        device = torch.device(name or ("cuda" if torch.cuda.is_available() else "cpu"))
+    except RuntimeError:
+        raise ValueError(f"unknown device {name!r}; use cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} asked for, but this torch build or machine has no CUDA")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"device {name!r} asked for, but there are {torch.cuda.device_count()} CUDA devices")
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"device {name!r} is not supported; use cpu, cuda or cuda:N")
+    return device
 
 
 def seed_everything(seed: int) -> None:
@@ -113,8 +144,15 @@ def train_model(model: KTModel, log: ResponseLog, valid: ResponseLog | None, cfg
     rank, world = maybe_init_distributed()
     seed_everything(cfg.seed)
     if valid is None or len(valid) == 0:
+        if log.n_students < 2:
+            raise TrainingError("one student's answers cannot be split into training and validation students; "
+                                "give more students or a validation log")
         log, valid = split_by_student(log, 1.0 - cfg.valid_frac, seed=cfg.seed)
-    device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    # Early stopping on validation AUC, which needs both right and wrong answers among the validation students;
+    # with one kind only (a small course) it is undefined at every epoch, so the log loss decides instead.
+    answers = {int(r.correct) for seq in valid.sequences() for r in seq}
+    criterion = "auc" if answers == {0, 1} else "logloss"
+    device = resolve_device(cfg.device)
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", rank % torch.cuda.device_count())
     net = model.net.to(device)
@@ -133,7 +171,7 @@ def train_model(model: KTModel, log: ResponseLog, valid: ResponseLog | None, cfg
         from tqdm import tqdm
 
         bar = tqdm(total=cfg.epochs, desc=f"train {model.name}", unit="epoch")
-    best_auc, best_state, best_epoch, bad = -math.inf, copy.deepcopy(net.state_dict()), 0, 0
+    best_score, best_auc, best_state, best_epoch, bad = -math.inf, math.nan, copy.deepcopy(net.state_dict()), 0, 0
     params = [q for q in net.parameters() if q.requires_grad]
     averaged = [q.detach().clone() for q in params] if cfg.ema > 0 else None
     steps = 0
@@ -163,23 +201,32 @@ def train_model(model: KTModel, log: ResponseLog, valid: ResponseLog | None, cfg
                     share = 1.0 - min(cfg.ema, (1.0 + steps) / (10.0 + steps))
                     for a, q in zip(averaged, params, strict=True):
                         a.lerp_(q.detach(), share)
+            if not math.isfinite(float(loss.detach())):
+                raise TrainingError(f"training diverged in epoch {epoch} (the loss is {float(loss.detach())}); "
+                                    f"lower the learning rate (now {cfg.lr:g})")
             total += float(loss.detach()) * float(n_tok) * weight
             count += int(n_tok) * int(weight)
         net.eval()
         current = _swap_in(params, averaged) if averaged is not None else None
         v = evaluate_model(model, valid)
         secs = time.time() - t0
-        history["epochs"].append({"epoch": epoch, "loss": total / max(count, 1), "valid_auc": v["auc"],
+        history["epochs"].append({"epoch": epoch, "loss": total / max(count, 1),
+                                  "valid_auc": v["auc"] if math.isfinite(v["auc"]) else None,
                                   "valid_logloss": v["logloss"], "seconds": round(secs, 2)})
-        improved = v["auc"] > best_auc + 1e-5
-        if improved:
-            best_auc, best_state, best_epoch, bad = v["auc"], copy.deepcopy(net.state_dict()), epoch, 0
+        score = v["auc"] if criterion == "auc" else -v["logloss"]
+        if not math.isfinite(score):
+            raise TrainingError(f"the validation {criterion} is {score} after epoch {epoch}: the model's "
+                                "predictions are not numbers; lower the learning rate")
+        if score > best_score + 1e-5:
+            best_score, best_auc, best_state, best_epoch, bad = (score, v["auc"], copy.deepcopy(net.state_dict()),
+                                                                 epoch, 0)
         else:
             bad += 1
         if current is not None:  # back to the raw weights for the next epoch's steps
             _swap_in(params, current)
         if bar is not None:
-            bar.set_postfix(loss=f"{total / max(count, 1):.4f}", valid_auc=f"{v['auc']:.4f}", best=best_epoch)
+            shown = {"valid_auc": f"{v['auc']:.4f}"} if criterion == "auc" else {"valid_logloss": f"{v['logloss']:.4f}"}
+            bar.set_postfix(loss=f"{total / max(count, 1):.4f}", **shown, best=best_epoch)
             bar.update(1)
         if epoch >= cfg.min_epochs and bad >= cfg.patience:
             break
@@ -188,6 +235,7 @@ def train_model(model: KTModel, log: ResponseLog, valid: ResponseLog | None, cfg
     net.load_state_dict(best_state)
     model.net = net.to("cpu")
     model.net.eval()
-    history.update(best_epoch=best_epoch, best_valid_auc=best_auc,
+    history.update(best_epoch=best_epoch, best_valid_auc=best_auc if math.isfinite(best_auc) else None,
+                   selected_on=f"valid_{criterion}",
                    seconds_per_epoch=round(float(np.mean([e["seconds"] for e in history["epochs"]])), 2))
     return history

@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import shutil
 import time
 import uuid
 from abc import ABC, abstractmethod
@@ -48,6 +50,41 @@ from adaptive.data import Response, ResponseLog
 from adaptive.state import StaleStateError, State, count_uncertainty
 
 SCHEMA_VERSION = 1
+
+
+MODEL_FILES = frozenset({"model.pt", "model.json", "members"})  # what save() writes; a folder of only these is a model
+
+
+def load_weights(path: Path) -> dict[str, torch.Tensor]:
+    """A ``model.pt`` as ``save`` writes it (tensors only, ``weights_only=True``); anything else (missing,
+    truncated, replaced by another file or by a pickle of objects) is a :class:`ModelDirError`."""
+    if not path.is_file():
+        raise ModelDirError(f"{path.parent}: no model.pt")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many kinds here (EOFError, UnpicklingError, KeyError, RuntimeError)
+        raise ModelDirError(f"{path.parent}: model.pt is not a weights file written by save() (damaged or "
+                            "replaced)") from exc
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelDirError(f"{path.parent}: model.pt holds no state_dict of tensors")
+    return state
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every float that is not a number (an undefined AUC, an infinite bound) as None: JSON has
+    no NaN, and strict parsers refuse the ``NaN`` Python's json module writes."""
+    if isinstance(value, Mapping):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float | np.floating) and not np.isfinite(value):
+        return None
+    return value
+
+
+class ModelDirError(ValueError):
+    """A model directory that cannot be written or read as a saved model; the message says why, in one line."""
+
 MAX_SKILLS = 6  # skills kept per event (ASSIST2009 has at most 4)
 
 
@@ -391,13 +428,37 @@ class KTModel(ABC):
 
     # --- persistence --------------------------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
-        """Write ``model.pt`` (tensors only) and ``model.json`` (name, schema version, config, vocab, metrics)."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
+        """Write the model to ``directory``: ``model.pt`` (tensors only) and ``model.json`` (name, schema version,
+        config, vocab, metrics), plus whatever the model adds. Atomic: the files are written to a sibling folder
+        that then takes the directory's place, so a crash never leaves new weights beside an old ``model.json``
+        and a model saved over another keeps none of the old one's files. ``directory`` must be new, empty or hold
+        a saved model; anything else is refused (a model never replaces a folder of other files)."""
+        directory = Path(directory).resolve()
+        if directory.exists():
+            if not directory.is_dir():
+                raise ModelDirError(f"{directory} is a file, not a directory")
+            if {p.name for p in directory.iterdir()} - MODEL_FILES:
+                raise ModelDirError(f"{directory} holds files that are not a saved model; choose a new directory")
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tag = uuid.uuid4().hex[:8]
+        tmp = directory.parent / f".{directory.name}.saving-{tag}"
+        old = directory.parent / f".{directory.name}.old-{tag}"
+        try:
+            tmp.mkdir()
+            self._write_files(tmp)
+            if directory.exists():
+                os.replace(directory, old)
+            os.replace(tmp, directory)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(old, ignore_errors=True)
+        return directory
+
+    def _write_files(self, directory: Path) -> None:
+        """The model's files in ``directory`` (an empty folder); composite models override this."""
         state_dict = {k: v.detach().cpu() for k, v in self.net.state_dict().items()}
         torch.save(state_dict, directory / "model.pt")
         self._write_meta(directory)
-        return directory
 
     def _write_meta(self, directory: Path, **extra: Any) -> None:
         """``model.json``: name, schema version, fingerprint, config, vocab, items, metrics (and ``extra``)."""
@@ -412,25 +473,41 @@ class KTModel(ABC):
             "item_priors": self.item_priors,
             "metrics": self.metrics,
         }
-        (directory / "model.json").write_text(json.dumps(meta, indent=1, default=float))
+        (directory / "model.json").write_text(json.dumps(json_safe(meta), indent=1, default=float, allow_nan=False))
 
     @classmethod
     def load(cls, directory: str | Path) -> KTModel:
+        """The model saved in ``directory``. Anything wrong with the files (missing, truncated, edited, from
+        another version or another model) raises :class:`ModelDirError` with a one-line reason."""
         from adaptive.models import MODEL_REGISTRY
 
         directory = Path(directory)
         meta_path = directory / "model.json"
         if not meta_path.is_file():
-            raise FileNotFoundError(f"no model.json in {directory}")
-        meta = json.loads(meta_path.read_text())
+            raise ModelDirError(f"no model.json in {directory}")
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ModelDirError(f"{meta_path} is not readable JSON ({exc})") from None
+        if not isinstance(meta, dict):
+            raise ModelDirError(f"{meta_path} is not a model description (a JSON object)")
         if meta.get("schema_version") != SCHEMA_VERSION:
-            raise ValueError(f"{directory}: schema version {meta.get('schema_version')}, expected {SCHEMA_VERSION}")
-        klass = MODEL_REGISTRY.get(meta["model"])
+            raise ModelDirError(f"{directory}: schema version {meta.get('schema_version')}, expected "
+                                f"{SCHEMA_VERSION}; retrain the model with this version")
+        klass = MODEL_REGISTRY.get(str(meta.get("model")))
         if klass is None:
-            raise ValueError(f"{directory}: unknown model {meta['model']!r}")
+            raise ModelDirError(f"{directory}: unknown model {meta.get('model')!r}")
         if cls is not KTModel and not issubclass(klass, cls):
-            raise ValueError(f"{directory} holds a {meta['model']} model, not {cls.name}")
-        return klass._from_saved(directory, meta)
+            raise ModelDirError(f"{directory} holds a {meta['model']} model, not {cls.name}")
+        try:
+            return klass._from_saved(directory, meta)
+        except ModelDirError:
+            raise
+        except Exception as exc:  # a damaged or edited file: say which directory, in one line, never a traceback
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if isinstance(exc, KeyError):
+                first = f"model.json lacks {exc}"
+            raise ModelDirError(f"{directory}: cannot load the model: {first}") from exc
 
     @classmethod
     def _from_saved(cls, directory: Path, meta: Mapping[str, Any]) -> KTModel:
@@ -442,8 +519,11 @@ class KTModel(ABC):
         model.extra_items = {k: tuple(v) for k, v in meta.get("extra_items", {}).items()}
         model.item_priors = {k: float(v) for k, v in meta.get("item_priors", {}).items()}
         model.net = model.build_net()
-        state_dict = torch.load(directory / "model.pt", map_location="cpu", weights_only=True)
-        model.net.load_state_dict(state_dict)
+        state_dict = load_weights(directory / "model.pt")
+        try:
+            model.net.load_state_dict(state_dict)
+        except RuntimeError as exc:  # torch lists every key: the first line says enough
+            raise ModelDirError(f"{directory}: model.pt does not fit model.json ({str(exc).splitlines()[0]})") from exc
         model.net.eval()
         model.metrics = meta.get("metrics", {})
         model.fingerprint = meta["fingerprint"]

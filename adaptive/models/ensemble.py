@@ -289,15 +289,14 @@ class EnsembleModel(KTModel):
         return np.asarray(self.weights) @ z + self.bias
 
     # --- persistence --------------------------------------------------------------------------------------------
-    def save(self, directory: str | Path) -> Path:
+    def _write_files(self, directory: Path) -> None:
         """``model.json`` (config, vocabulary, items, metrics, the members' labels) and each member's own files
-        in ``members/<label>/``."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
+        in ``members/<label>/`` (``save`` writes them all to a fresh folder, then swaps it in)."""
         for label, member in zip(self.labels, self.members, strict=True):
-            member.save(directory / "members" / label)
+            folder = directory / "members" / label
+            folder.mkdir(parents=True)
+            member._write_files(folder)
         self._write_meta(directory, members=self.labels, weights=self.weights, bias=self.bias)
-        return directory
 
     @classmethod
     def _from_saved(cls, directory: Path, meta: Mapping[str, Any]) -> KTModel:

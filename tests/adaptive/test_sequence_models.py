@@ -56,6 +56,51 @@ def test_state_json_and_save_load(trained, tmp_path):
     assert all(0 < v[0] < 1 and v[1] > 0 for v in m.values())
 
 
+def test_save_swaps_the_whole_model_in_and_refuses_other_folders(trained, tmp_path, monkeypatch):
+    from adaptive.models.base import ModelDirError
+
+    model, _ = trained
+    target = tmp_path / "m"
+    model.save(target)
+    before = {p.name: p.read_bytes() for p in target.iterdir()}
+
+    def crash(directory):  # the disk fills up half-way through writing the new files
+        (directory / "model.pt").write_bytes(b"half")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(model, "_write_files", crash)
+    with pytest.raises(OSError, match="No space"):
+        model.save(target)
+    assert {p.name: p.read_bytes() for p in target.iterdir()} == before  # the old model, whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no half-written folder left
+    monkeypatch.undo()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    with pytest.raises(ModelDirError, match="not a saved model"):
+        model.save(tmp_path / "mine")
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
+
+
+def test_training_options_and_one_kind_of_validation_answer(sim):
+    from adaptive.data import Response, ResponseLog
+    from adaptive.train import TrainConfig
+
+    for bad in ({"epochs": 0}, {"epochs": -3}, {"lr": float("nan")}, {"lr": 0.0}, {"batch_size": 0},
+                {"patience": 0}, {"max_len": 1}, {"valid_frac": 1.0}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            TrainConfig(**bad)
+    _, _, train, _ = sim
+    right_only = ResponseLog({u: [Response(u, r.item_id, r.skill_ids, 1, r.timestamp) for r in seq[:10]]
+                              for u, seq in zip(("v1", "v2", "v3"), train.sequences()[:3], strict=True)})
+    model = get_model_class("dkt")(**SMALL["dkt"]).fit(train, valid=right_only, epochs=3, batch_size=32,
+                                                        max_len=24, seed=0)
+    hist = model.metrics["train"]
+    assert hist["selected_on"] == "valid_logloss"
+    assert hist["best_epoch"] >= 1  # a trained model, not the initial weights
+    assert hist["best_valid_auc"] is None
+    assert all(e["valid_auc"] is None for e in hist["epochs"])
+
+
 def test_plain_dkt_per_skill_head(sim):
     _, _, train, test = sim
     model = get_model_class("dkt")(item_embeddings=False, head="skill", d_model=16, hidden=32)
