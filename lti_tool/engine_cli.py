@@ -58,10 +58,12 @@ def _echo_report(record: dict[str, Any]) -> None:
               help="Train this item bank only (default: every bank that has answers, one after another)")
 @click.option("--wait", is_flag=True, help="Train now in this process and print the decision (else: enqueue it)")
 @click.option("--models", default="dkt,akt,ensemble", show_default=True, help="Challengers of the baseline")
-@click.option("--epochs", default=5, type=int, show_default=True)
-@click.option("--min-students", type=int, default=None, help="Below this the baseline serves (default: library's)")
-@click.option("--min-responses", type=int, default=None, help="Below this the baseline serves (default: library's)")
-@click.option("--threads", default=2, type=int, show_default=True, help="torch CPU threads")
+@click.option("--epochs", default=5, type=click.IntRange(1), show_default=True)
+@click.option("--min-students", type=click.IntRange(1), default=None,
+              help="Below this the baseline serves (default: library's)")
+@click.option("--min-responses", type=click.IntRange(1), default=None,
+              help="Below this the baseline serves (default: library's)")
+@click.option("--threads", default=2, type=click.IntRange(1), show_default=True, help="torch CPU threads")
 @click.option("--json", "as_json", is_flag=True, help="Print the decision records as JSON")
 @click.pass_context
 def retrain_cmd(  # noqa: PLR0917 - click passes options as arguments
@@ -96,7 +98,9 @@ def retrain_cmd(  # noqa: PLR0917 - click passes options as arguments
     except (KeyError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:
-        click.echo(json.dumps(result, indent=1, default=float))
+        from adaptive.models.base import json_safe
+
+        click.echo(json.dumps(json_safe(result), indent=1, default=float, allow_nan=False))
         return
     reports = result.get("banks", [result])
     if not reports:

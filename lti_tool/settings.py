@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -74,6 +74,18 @@ class Settings(BaseSettings):
         """A blank secret is no secret: an empty admin token must keep /admin closed, not open it to everyone."""
         text = value.get_secret_value() if isinstance(value, SecretStr) else value
         return None if isinstance(text, str) and not text.strip() else value
+
+    @field_validator("practice_band")
+    @classmethod
+    def _band(cls, value: str) -> str:
+        """"low-high", two probabilities with low < high (the next item's predicted success is kept in it)."""
+        try:
+            low, high = (float(x) for x in value.split("-"))
+        except ValueError:
+            raise ValueError("expected LOW-HIGH such as 0.6-0.8") from None
+        if not 0 <= low < high <= 1:
+            raise ValueError("expected LOW-HIGH with 0 <= LOW < HIGH <= 1")
+        return value
 
     @field_validator("base_url")
     @classmethod
@@ -141,6 +153,17 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: object) -> Settings:
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    """The settings from the environment (and ``overrides``), checked; a bad value is a :class:`ConfigError`
+    naming the variable, never a traceback."""
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = "ADAPTIVE_LTI_" + "_".join(str(part) for part in err["loc"]).upper()
+            given = f" (got {err['input']!r})" if isinstance(err.get("input"), str | int | float) else ""
+            message = str(err["msg"]).removeprefix("Value error, ")
+            problems.append(f"{name}: {message}{given}")
+        raise ConfigError("Invalid configuration:\n  - " + "\n  - ".join(problems)) from None
     settings.check()
     return settings

@@ -57,6 +57,23 @@ def test_blank_tokens_are_unset_and_short_ones_refused_in_production(monkeypatch
     Settings(**complete, admin_token="a" * 16, metrics_token="m" * 16).check()
 
 
+def test_bad_values_are_one_config_error_naming_each_variable(monkeypatch, tmp_path):
+    from lti_tool.settings import load_settings
+
+    monkeypatch.setenv("ADAPTIVE_LTI_INSTANCE_PATH", str(tmp_path))
+    monkeypatch.setenv("ADAPTIVE_LTI_JWT_LEEWAY_SECONDS", "100")
+    monkeypatch.setenv("ADAPTIVE_LTI_PRACTICE_BAND", "0.9-0.2")
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    lines = str(err.value).splitlines()
+    assert lines[0] == "Invalid configuration:"
+    assert "ADAPTIVE_LTI_JWT_LEEWAY_SECONDS: Input should be less than or equal to 60 (got '100')" in lines[1]
+    assert "ADAPTIVE_LTI_PRACTICE_BAND: expected LOW-HIGH with 0 <= LOW < HIGH <= 1 (got '0.9-0.2')" in lines[2]
+    monkeypatch.setenv("ADAPTIVE_LTI_JWT_LEEWAY_SECONDS", "5")
+    monkeypatch.setenv("ADAPTIVE_LTI_PRACTICE_BAND", "0.55-0.75")
+    assert load_settings().practice_band == "0.55-0.75"
+
+
 def test_env_prefix(monkeypatch, tmp_path):
     monkeypatch.setenv("ADAPTIVE_LTI_BASE_URL", "https://a.example/")
     monkeypatch.setenv("ADAPTIVE_LTI_INSTANCE_PATH", str(tmp_path))
