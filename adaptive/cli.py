@@ -218,6 +218,14 @@ def evaluate_cmd(model_dir: str, data: str, fmt: str, as_json: bool, bins: bool)
     if not bins:
         result = _public(result)
     result["model"] = model.name
+    # answers the model can only score from skills (items it was not trained on) or not at all (skills too)
+    unseen_items = sum(r.item_id not in model.vocab.items for r in log) / len(log)
+    unseen_skills = sum(not any(s in model.vocab.skills for s in r.skill_ids) for r in log) / len(log)
+    result["unseen"] = {"items": round(unseen_items, 4), "skills": round(unseen_skills, 4)}
+    if unseen_items > 0:
+        click.echo(f"note: {unseen_items:.0%} of the test answers are on items the model was not trained on "
+                   f"(scored from their skills), {unseen_skills:.0%} on skills it does not know either "
+                   "(scored as an average item)", err=True)
     if as_json:
         click.echo(_dumps(result))
         return

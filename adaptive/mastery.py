@@ -118,7 +118,7 @@ class SkillTracker:
 
     def mastery(self, state: Mapping[str, Sequence[float]], skills: Iterable[str] | None = None) -> dict[str, float]:
         """P(top level) per skill (the prior for a skill not yet practised)."""
-        keys = list(skills) if skills is not None else list(state)
+        keys = [skills] if isinstance(skills, str) else list(skills) if skills is not None else list(state)
         out = {}
         for s in keys:
             p = self.of(s)

@@ -308,7 +308,12 @@ class KTModel(ABC):
         k = 1
         for i, c in enumerate(candidates):
             if isinstance(c, (tuple, list)):
-                item_id, given = str(c[0]), tuple(str(s) for s in c[1])
+                if not c:
+                    raise ValueError(f"candidate {i} is empty: give an item id or (item_id, skill_ids)")
+                skills_given = c[1] if len(c) > 1 else ()
+                if isinstance(skills_given, str):  # one skill id, not its characters
+                    skills_given = (skills_given,)
+                item_id, given = str(c[0]), tuple(str(s) for s in skills_given)
             else:
                 item_id, given = str(c), ()
             ids.append(item_id)
@@ -340,6 +345,9 @@ class KTModel(ABC):
         """The state after ``response`` (a new object; ``state`` is left as it was). A dict with the keys of
         ``ResponseLog.from_rows`` is accepted too."""
         if not isinstance(response, Response):
+            if not isinstance(response, Mapping):
+                raise TypeError(f"a response is a Response or a dict with item_id, skill_ids and correct, not "
+                                f"{type(response).__name__}")
             row = response
             response = Response.make(row.get("user_id", ""), row["item_id"],
                                      row["skill_ids"] if "skill_ids" in row else row.get("skill_id"),
@@ -378,6 +386,8 @@ class KTModel(ABC):
         knows). ``p`` is P(correct) on an average item of the skill."""
         if skills is None:
             skills = list(dict.fromkeys([*self.vocab.skills, *state.counts]))
+        elif isinstance(skills, str):  # one skill id, not its characters
+            skills = [skills]
         skills = [str(s) for s in skills]
         if not skills:
             return {}

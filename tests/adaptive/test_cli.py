@@ -39,6 +39,8 @@ def test_train_then_evaluate(files, tmp_path, model):
     metrics = json.loads(res.output)
     assert {"auc", "accuracy", "rmse", "n"} <= set(metrics)
     assert metrics["n"] == 40 * 30
+    assert metrics["unseen"] == {"items": 0.0, "skills": 0.0}  # the same item bank
+    assert "note:" not in res.stderr
     assert 0.5 < metrics["auc"] <= 1.0
 
 
@@ -191,6 +193,12 @@ def test_validation_answers_of_one_kind_select_on_log_loss(files, tmp_path):
     assert _strict_json(res.output)["auc"] is None
     res = runner.invoke(kt, ["evaluate", "--model", str(out), "--data", str(valid), "--format", "csv"])
     assert "auc: undefined (the test answers are all right or all wrong)" in res.output
+    other = tmp_path / "other.csv"
+    other.write_text("user_id,item_id,skill_id,correct\nz1,x-1,s0,1\nz1,x-2,zz,0\nz1,s0-i1,s0,1\nz1,x-3,s1,0\n")
+    res = runner.invoke(kt, ["evaluate", "--model", str(out), "--data", str(other), "--format", "csv", "--json"])
+    assert res.exit_code == 0, res.output
+    assert _strict_json(res.stdout)["unseen"] == {"items": 0.75, "skills": 0.25}
+    assert "note: 75% of the test answers are on items the model was not trained on" in res.stderr
 
 
 def test_damaged_model_directories_are_one_line_errors(files, tmp_path):

@@ -101,6 +101,18 @@ def test_training_options_and_one_kind_of_validation_answer(sim):
     assert all(e["valid_auc"] is None for e in hist["epochs"])
 
 
+def test_one_skill_given_as_a_string_is_one_skill(trained):
+    model, test = trained
+    state = model.state_from_history(test.sequences()[0][:5])
+    assert set(model.mastery(state, "s0")) == {"s0"}  # not {"s", "0"}
+    p = model.predict_proba(state, [("new-q", "s2"), ("new-q", ["s2"]), ("bare-q",)])
+    assert p[0] == p[1]
+    with pytest.raises(ValueError, match="candidate 0 is empty"):
+        model.predict_proba(state, [()])
+    with pytest.raises(TypeError, match="a response is a Response or a dict"):
+        model.update(state, None)
+
+
 def test_plain_dkt_per_skill_head(sim):
     _, _, train, test = sim
     model = get_model_class("dkt")(item_embeddings=False, head="skill", d_model=16, hidden=32)
