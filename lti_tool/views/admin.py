@@ -2,8 +2,9 @@
 
 Protected by ADAPTIVE_LTI_ADMIN_TOKEN, sent as ``Authorization: Bearer <token>`` or entered on /admin/login,
 which sets a ``SameSite=Strict`` cookie (admin pages are used top-level, never inside an LMS iframe; Strict also
-keeps other sites from posting the approve/disable forms). In production the pages stay off without a token;
-in development without a token they are open (the server listens on loopback).
+keeps other sites from posting the approve/disable forms, and a POST whose Origin names another host is
+refused). In production the pages stay off without a token; in development without a token they are open (the
+server listens on loopback).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import hmac
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, make_response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -28,6 +30,29 @@ from lti_tool.services import registrations
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 log = get_logger(__name__)
+
+
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower() if parts.scheme and parts.netloc else ""
+
+
+@bp.before_request
+def _same_origin_posts() -> None:
+    """Forms are posted from these pages only. SameSite=Strict keeps other *sites* from sending the cookie, but a
+    sibling host of the same site (the LMS at moodle.school.edu, the tool at lti.school.edu) is the same site; and
+    in development the pages are open without any cookie. Browsers send Origin (or at least Referer) on every
+    cross-origin POST, so one that names another origin is refused; clients without either (curl, scripts with
+    the bearer token) are not browsers riding a cookie."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    claimed = request.headers.get("Origin") or _origin_of(request.headers.get("Referer", "")) or None
+    if claimed is None:
+        return
+    ours = {_origin_of(request.host_url), _origin_of(get_settings().base_url)}
+    if claimed.lower() not in ours:
+        log.warning("admin_cross_origin_post_refused", path=request.path)
+        abort(403)
 COOKIE = "adaptive_lti_admin"
 COOKIE_TTL = 8 * 3600
 

@@ -268,6 +268,16 @@ def test_admin_pages_need_the_token(admin_app, db, platform):
         reg = s.get(Registration, reg_id)
         assert reg.status == "disabled"
         assert reg.unknown_deployment_policy == "auto_add"
+    # a sibling host of the same site (the LMS's) is same-site for the cookie: its Origin is refused
+    for header in ({"Origin": "https://moodle.example"}, {"Origin": "null"},
+                   {"Referer": "https://moodle.example/course/view.php"}):
+        forged = client.post(f"/admin/registrations/{reg_id}/status", data={"action": "approve"}, headers=header)
+        assert forged.status_code == 403, header
+    with db.session() as s:
+        assert s.get(Registration, reg_id).status == "disabled"
+    same = client.post(f"/admin/registrations/{reg_id}/status", data={"action": "approve"},
+                       headers={"Origin": "https://tool.example"})
+    assert same.status_code == 303
     client.post("/admin/logout")
     assert client.get("/admin/urls").status_code == 401
 
