@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import structlog
@@ -10,6 +11,8 @@ from flask import Flask, g, jsonify, request
 from lti_tool import logs
 from lti_tool.db import Database
 from lti_tool.settings import Settings, load_settings
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")  # anything else (a 16 KiB header, markup) is replaced
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> Flask:
@@ -31,7 +34,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     @app.before_request
     def _bind_request_id() -> None:
-        g.request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+        given = request.headers.get("X-Request-Id", "")  # a proxy's id ties our log lines to its own
+        g.request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=g.request_id)
 

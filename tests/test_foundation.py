@@ -170,6 +170,18 @@ def test_platform_add_rejects_bad_url(database_url, db, tmp_path):
     assert "auth login URL must be an absolute" in res.output
 
 
+def test_request_ids_from_a_proxy_are_kept_only_when_plain(app):
+    from flask import g
+
+    app.add_url_rule("/t/rid", "rid", lambda: g.request_id)
+    client = app.test_client()
+    assert client.get("/t/rid", headers={"X-Request-Id": "req-7f3a:2"}).text == "req-7f3a:2"
+    for bad in ("x" * 5000, "<script>alert(1)</script>", "two words", ""):
+        got = client.get("/t/rid", headers={"X-Request-Id": bad}).text
+        assert got != bad
+        assert len(got) == 32  # one of ours (uuid4 hex) instead
+
+
 def test_healthz(client):
     assert client.get("/healthz").get_json() == {"status": "ok"}
 
