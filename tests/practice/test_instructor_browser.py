@@ -1,0 +1,57 @@
+"""The instructor page's buttons in headless Chromium: each panel's script binds (its <script> comes before app.js
+in the page) and shows the server's answer. The JSON API behind them is tested in test_review.py,
+test_training.py and tests/grades."""
+
+from __future__ import annotations
+
+import pytest
+
+from .test_accessibility import ARGS, CHROMIUM
+from .test_api import right
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium (apt-get install -y chromium)"),
+]
+
+
+@pytest.fixture
+def page():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (pip install playwright)")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        try:
+            context = browser.new_context(viewport={"width": 1024, "height": 768})
+            page = context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.errors = errors
+            yield page
+        finally:
+            browser.close()
+
+
+def test_review_and_retrain_buttons_work_in_the_browser(page, platform, student_api, db, database_url,
+                                                        engines_reset):
+    if "postgresql" in database_url:
+        pytest.skip("the browser test runs once (SQLite); the API tests cover PostgreSQL")
+    for sub in ("student-1", "student-2"):  # two students with answers, so the review has someone to cover
+        api = student_api(sub)
+        item = api.get("/api/v1/practice/next").json()["item"]
+        for _ in range(2):
+            item = api.post("/api/v1/practice/answer", {"item_id": item["id"], "answer": right(db, item["id"])}
+                            ).json()["next"]["item"]
+    page.goto(platform.launch_url_for_browser("instructor"))
+    page.wait_for_selector("#review-form")
+    url = page.url
+    page.fill("#review-skills", "2")
+    page.click("#review-form button[type=submit]")
+    page.wait_for_function("document.getElementById('review-status').textContent.includes('students')",
+                           timeout=20000)
+    assert page.url == url  # the script handled the form: no native submit navigated away
+    assert page.inner_text("#review-status").endswith("(2 students)")
+
+    page.click("button.engine-retrain")
+    page.wait_for_function("document.querySelector('.engine-status').textContent.length > 1", timeout=20000)
+    assert page.inner_text(".engine-status") == page.inner_text("#engine-queued")
+    assert page.errors == []
