@@ -21,6 +21,8 @@ from typing import Any
 from adaptive.data import ResponseLog, split_by_student
 from adaptive.evaluate import evaluate_model
 from adaptive.models import BASELINE, KTModel, get_model_class
+from adaptive.models.base import json_safe
+from adaptive.train import TrainingError
 
 DEFAULT_MIN_STUDENTS = 50
 DEFAULT_MIN_RESPONSES = 2000
@@ -32,7 +34,8 @@ def choose(results: Mapping[str, Mapping[str, Any]], baseline: str = BASELINE, m
            min_gain: float = 0.0) -> tuple[str, str]:
     """The winner among evaluated candidates and the reason: highest ``metric``; a challenger must beat the
     baseline by more than ``min_gain`` to replace it."""
-    scored = {k: float(v[metric]) for k, v in results.items() if v.get(metric) == v.get(metric)}  # drop nan
+    scored = {k: float(v[metric]) for k, v in results.items()
+              if isinstance(v.get(metric), int | float) and v[metric] == v[metric]}  # drop failed, None and nan
     if not scored:
         return baseline, f"no candidate could be scored on {metric}; keeping the baseline"
     best = max(scored, key=lambda k: scored[k])
@@ -55,7 +58,7 @@ def _write_record(registry: Path, record: dict[str, Any]) -> None:
         history = [*history, {k: v for k, v in previous.items() if k != "history"}][-HISTORY_KEPT:]
     record = {**record, "history": history}
     tmp = registry / (RECORD + ".tmp")
-    tmp.write_text(json.dumps(record, indent=1, default=float))
+    tmp.write_text(json.dumps(json_safe(record), indent=1, default=float, allow_nan=False))
     os.replace(tmp, registry / RECORD)
 
 
@@ -78,7 +81,8 @@ def train_and_select(
     students, save them under ``registry/<name>/`` and record the champion in ``registry/champion.json``.
 
     The saved models are exactly the ones compared (trained on the train part), so the recorded held-out metrics
-    are those of the model that serves. Sequence models hold out a further 10 % of the train part for early
+    are those of the model that serves. A challenger whose training fails is recorded with its ``error`` and left
+    out of the comparison. Sequence models hold out a further 10 % of the train part for early
     stopping. With thin data only the baseline is trained, on everything. ``item_priors``: the authors' difficulty
     seeds in logits (:mod:`adaptive.difficulty`), given to every candidate before it is fitted."""
     registry = Path(registry)
@@ -115,7 +119,15 @@ def train_and_select(
     for name in names:
         model = get_model_class(name)(**configs.get(name, {}))
         model.register_items({}, difficulty=item_priors)
-        model.fit(train, **_options_for(name, train_options, seed))
+        try:
+            model.fit(train, **_options_for(name, train_options, seed))
+        except (TrainingError, ValueError) as exc:
+            if name == baseline:
+                raise
+            # one challenger that cannot train (it diverged, the data cannot train it) loses this round; the
+            # others are still compared, and its previous files stay as they were
+            results[name] = {"error": str(exc)}
+            continue
         metrics = {k: v for k, v in evaluate_model(model, held).items() if k != "reliability"}
         metrics["fit_seconds"] = model.metrics.get("fit_seconds")
         if "combine" in model.metrics:  # an ensemble's member weights, shown with its candidate row

@@ -40,6 +40,24 @@ def test_records_the_winner_on_heldout_students(tmp_path):
     assert rec2["history"][-1]["champion"] == best
 
 
+def test_a_challenger_that_cannot_train_loses_the_round_and_nothing_else(tmp_path, monkeypatch):
+    from adaptive.models.dkt import DKTModel
+    from adaptive.train import TrainingError
+
+    def diverge(self, *args, **kwargs):
+        raise TrainingError("training diverged in epoch 1 (the loss is nan); lower the learning rate")
+
+    monkeypatch.setattr(DKTModel, "fit", diverge)
+    log, _ = simulate(n_students=60, n_skills=3, items_per_skill=8, length=20, seed=6)
+    record = train_and_select(log, tmp_path, ["dkt"], min_students=20, min_responses=100)
+    assert record["champion"] == "pfa"
+    assert "diverged" in record["candidates"]["dkt"]["error"]
+    assert not (tmp_path / "dkt").exists()
+    assert choose({"pfa": {"auc": 0.7}, "dkt": {"error": "x"}, "akt": {"auc": None}})[0] == "pfa"
+    json.loads((tmp_path / "champion.json").read_text(),
+               parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))  # strict JSON
+
+
 def test_no_record_gives_an_untrained_baseline(tmp_path):
     model = load_champion(tmp_path / "empty")
     assert model.name == "pfa"
