@@ -38,6 +38,7 @@ class SettingField:
     default: str = ""
     min: float | None = None
     max: float | None = None
+    integer: bool = False  # whole numbers only (the form's step is 1; else any decimal is accepted)
 
     def parse(self, raw: str | None) -> str:
         value = (raw if raw is not None else self.default).strip()
@@ -52,6 +53,8 @@ class SettingField:
                 raise ValueError(f"{self.label}: a number is needed") from None
             if (self.min is not None and number < self.min) or (self.max is not None and number > self.max):
                 raise ValueError(f"{self.label}: must be between {self.min} and {self.max}")
+            if self.integer and not number.is_integer():
+                raise ValueError(f"{self.label}: a whole number is needed")
             value = str(int(number)) if number.is_integer() else str(number)
         elif len(value) > 500:
             raise ValueError(f"{self.label}: at most 500 characters")
@@ -93,7 +96,7 @@ def builtin_adaptive_practice(session: Session, lti_session: LtiSession) -> list
                              (("mastery", _("Reach mastery")), ("practice", _("Fixed number of questions"))),
                              "mastery"),
                 SettingField("questions", _("Questions (for a fixed number)"), "number", default="10", min=1,
-                             max=200),
+                             max=200, integer=True),
             ],
         )
     ]

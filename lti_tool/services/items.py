@@ -743,7 +743,8 @@ def activity_provider(session: Session, lti_session: Any) -> list[Any]:
                 dl.SettingField("mastery_threshold", "掌握阈值" if zh else "Mastery threshold", "number",
                                 default=MASTERY_THRESHOLD_DEFAULT, min=0.5, max=0.99),
                 dl.SettingField("goal_skills", "需要掌握的技能数（0 = 全部）" if zh
-                                else "Skills to master (0 = all)", "number", default="0", min=0, max=n_skills),
+                                else "Skills to master (0 = all)", "number", default="0", min=0, max=n_skills,
+                                integer=True),
                 dl.SettingField("scoring", "成绩计算方式" if zh else "Score sent to the gradebook", "choice",
                                 (("mastery", "掌握的技能比例" if zh else "Share of the goal's skills mastered"),
                                  ("share_correct", "答对比例" if zh else "Share of answers correct")),

@@ -55,3 +55,27 @@ def test_review_and_retrain_buttons_work_in_the_browser(page, platform, student_
     page.wait_for_function("document.querySelector('.engine-status').textContent.length > 1", timeout=20000)
     assert page.inner_text(".engine-status") == page.inner_text("#engine-queued")
     assert page.errors == []
+
+
+def test_deep_linking_adds_a_bank_activity_from_the_browser(page, platform, bank, database_url):
+    """The picker's number fields take the defaults and decimals (a threshold of 0.8 was refused by the browser's
+    own check, step 1, so "Add" did nothing)."""
+    import time
+
+    from lti_tool.lti import claims as c
+
+    if "postgresql" in database_url:
+        pytest.skip("the browser test runs once (SQLite); the API tests cover PostgreSQL")
+    before = len(platform.deep_link_responses)
+    page.goto(platform.launch_url_for_browser("instructor", message_type=c.DEEP_LINKING_REQUEST))
+    form = page.locator("form.activity").filter(has=page.locator("input[name=mastery_threshold]"))
+    assert form.locator("input[name=mastery_threshold]").input_value() == "0.8"
+    form.locator("input[name=mastery_threshold]").fill("0.85")
+    form.locator("button[type=submit]").click()
+    deadline = time.time() + 20
+    while len(platform.deep_link_responses) == before and time.time() < deadline:
+        time.sleep(0.1)
+    (item,) = platform.deep_link_responses[-1][c.DL_CONTENT_ITEMS]
+    assert item["custom"]["item_bank"] == bank["slug"]
+    assert item["custom"]["mastery_threshold"] == "0.85"
+    assert page.errors == []
