@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -390,14 +391,36 @@ def decision_mastery(engine: Engine, model_mastery: dict[str, tuple[float, float
                             levels=tracker.fitted_levels())
 
 
+def credited(mastery: dict[str, tuple[float, float]], record: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """``mastery`` with each skill held at its credit (see :func:`update_credit`)."""
+    credit = record.get("credit") or {}
+    return {s: (max(p, float(credit[s])), u) if s in credit else (p, u) for s, (p, u) in mastery.items()}
+
+
+def update_credit(record: dict[str, Any], mastery: dict[str, tuple[float, float]], answered: Iterable[str],
+                  correct: bool) -> dict[str, float]:
+    """The credit of every skill after an answer on the skills ``answered``: the highest estimate so far, except
+    that a wrong answer sets its own skills' credit to their new estimate. So a skill's mastery (and the score
+    sent to the LMS) goes down only through that skill's own answers. The models share ability across skills:
+    one wrong answer on percentages lowers every skill's estimate a little, and without a credit, skills at 0.81
+    fell under a 0.8 threshold with it (8 of 11 mastered became 1 of 11, and the grade with it)."""
+    credit = {k: float(v) for k, v in (record.get("credit") or {}).items()}
+    lowered = set() if correct else set(answered)
+    for skill, (estimate, _) in mastery.items():
+        p = round(float(estimate), 4)
+        credit[skill] = p if skill in lowered else max(credit.get(skill, 0.0), p)
+    return credit
+
+
 def learner_mastery(session: Session, engine: Engine, user_id: int, bank: ItemBank, learner: Learner, *,
                     keys: list[str]) -> dict[str, tuple[float, float]]:
-    """:func:`decision_mastery` of a loaded learner."""
+    """:func:`decision_mastery` of a loaded learner, held at its credits (:func:`credited`)."""
     model_mastery = engine.model.mastery(learner.state, keys)
     if engine.tracker is None:
-        return model_mastery
-    return decision_mastery(engine, model_mastery, tracker_state(session, engine, user_id, bank, learner.n_attempts),
-                            keys)
+        return credited(model_mastery, learner.record)
+    return credited(decision_mastery(engine, model_mastery,
+                                     tracker_state(session, engine, user_id, bank, learner.n_attempts), keys),
+                    learner.record)
 
 
 def prior_mastery(engine: Engine, keys: list[str]) -> dict[str, tuple[float, float]]:
@@ -736,6 +759,8 @@ def submit_answer(session: Session, lti_session: Any, engines: EngineFor, settin
             int(check.correct))
     mastery = decision_mastery(engine, engine.model.mastery(new_state, keys), new_tracked, keys)
     record = dict(learner.record)
+    record["credit"] = update_credit(record, mastery, skills, bool(check.correct))
+    mastery = credited(mastery, record)
     last = dict(record.get("last_practiced", {}))
     for s in skills:
         last[s] = ts

@@ -74,3 +74,35 @@ def test_the_links_stored_settings_override_its_custom_parameters(student_api, p
     (score,) = lms.scores_for(platform.course.id, LINK, "student-1")
     assert res["score"]["scoring"] == "share_correct"
     assert (score["scoreGiven"], score["comment"]) == (0.5, "1 of 2 answers correct")
+
+
+def test_wrong_answers_on_one_skill_do_not_take_back_mastery_shown_on_others(student_api, activity, db):
+    """The engine's ability term is shared by every skill, so wrong answers on one skill lower every estimate a
+    little; skills a learner mastered by their own answers stay mastered (and scored) until their own answers
+    say otherwise."""
+    from lti_tool.services.practice import credited, update_credit
+
+    activity["custom"].update(scoring="mastery", goal_skills="0", mastery_threshold="0.8")
+    api = student_api("student-1")
+    res = play(api, db, "r" * 24)
+    before = {m["skill"] for m in res["mastery"] if m["mastered"]}
+    assert len(before) >= 3
+    item, wronged = res["next"]["item"], set()
+    for _ in range(6):  # six wrong answers on whatever comes next
+        wronged |= {s["key"] for s in item["skills"]}
+        res = api.post("/api/v1/practice/answer", {"item_id": item["id"], "answer": wrong(db, item["id"])}).json()
+        item = res["next"]["item"]
+    after = {m["skill"] for m in res["mastery"] if m["mastered"]}
+    assert before - wronged <= after  # untouched skills keep their mastery
+    assert res["score"]["given"] >= len(before - wronged) / res["progress"]["skills_total"] - 1e-9
+    # the same view on a fresh request (the credit is stored with the learner)
+    again = {m["skill"] for m in api.get("/api/v1/practice/mastery").json()["mastery"] if m["mastered"]}
+    assert again == after
+
+    # the rule itself: every skill keeps its highest estimate, except that a wrong answer sets its own skills'
+    record = {"credit": {"a": 0.85, "b": 0.9}}
+    now = {"a": (0.79, 0.1), "b": (0.88, 0.1), "c": (0.5, 0.2)}
+    assert update_credit(record, now, ["b"], True) == {"a": 0.85, "b": 0.9, "c": 0.5}
+    assert update_credit(record, now, ["a"], False) == {"a": 0.79, "b": 0.9, "c": 0.5}
+    assert update_credit(record, now, ["c"], False) == {"a": 0.85, "b": 0.9, "c": 0.5}
+    assert credited(now, record) == {"a": (0.85, 0.1), "b": (0.9, 0.1), "c": (0.5, 0.2)}
