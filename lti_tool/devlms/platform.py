@@ -501,17 +501,18 @@ class Platform:
     def launch(self, role: str = STUDENT, *, http: requests.Session | None = None,
                message_type: str = c.RESOURCE_LINK_REQUEST, claims: dict[str, Any] | None = None,
                login_method: str = "GET", storage_target: str | None = None, locale: str = "en",
-               **claim_overrides: Any) -> LaunchResult:
+               resource_link_id: str | None = None, **claim_overrides: Any) -> LaunchResult:
         """A full launch like a browser: login -> platform auth (real HTTP) -> id_token POST to the tool.
 
         ``locale`` goes into ``launch_presentation.locale`` and the ``locale`` claim (``"zh-CN"``: Chinese pages).
+        ``resource_link_id``: one of ``course.links`` (default: the first).
         ``claims`` (and simple ``claim_overrides`` such as ``sub=``, ``name=``) replace claims; REMOVE deletes.
         """
         own = http is None
         http = http or requests.Session()
         try:
             spec = LaunchSpec(role=role, message_type=message_type, claims={**(claims or {}), **claim_overrides},
-                              storage_target=storage_target, locale=locale)
+                              storage_target=storage_target, locale=locale, resource_link_id=resource_link_id)
             hint = self.new_spec(spec)
             params = self.login_params(hint)
             if storage_target:

@@ -598,8 +598,18 @@ def next_item(session: Session, lti_session: Any, engines: EngineFor, settings: 
     view = bank_view(session, engine, activity.bank)
     pick, mastery = _pick(session, engine, activity, enrolment, learner=learner, view=view, now=now or time.time())
     served = _serve(session, engine, lti_session, enrolment, view=view, pick=pick) if pick is not None else None
-    if pick is None and enrolment.completed_at is None and enrolment.items_answered > 0:
-        enrolment.completed_at = utcnow()
+    if pick is None and enrolment.completed_at is None:
+        goal = enrolment.goal_skills or activity.goal_skills
+        reached = bool(goal) and skills_mastered(mastery, goal, activity.mastery_threshold) == len(goal)
+        if enrolment.items_answered > 0 or reached:
+            enrolment.completed_at = utcnow()
+        if enrolment.items_answered == 0 and reached and activity.scoring == SCORING_MASTERY:
+            # the goal was mastered before this activity began (in another activity on the same bank): its score is
+            # full now; with "share of answers correct" there is nothing to score until an answer is given
+            score, comment, _ = score_of(activity, enrolment, mastery)
+            enrolment.score = score
+            _record_score(session, activity, enrolment, user_id=lti_session.user_id, score=score, comment=comment,
+                          progress_state="Completed")
     session.commit()
     item = view.by_key[pick.item_id] if pick is not None else None
     return _next_payload(activity, enrolment, mastery, locale=locale, served=served, item=item, resumed=False,
@@ -706,6 +716,27 @@ def link_review_launch(session: Session, launch: Any) -> int | None:
     return review.id
 
 
+def _record_score(session: Session, activity: Activity, enrolment: PracticeEnrolment, *, user_id: int,
+                  score: float, comment: str, progress_state: str, review: ReviewAssignment | None = None) -> None:
+    """The enrolment's score for the LMS (its activity's column, or a review's own), delivered by the outbox."""
+    from lti_tool.services import grades
+
+    if review is None and enrolment.review_assignment_id:
+        review = session.get(ReviewAssignment, enrolment.review_assignment_id)
+    if review is None:
+        grades.record_score(session, resource_link_id=activity.link.id, user_id=user_id, score_given=score,
+                            score_maximum=1.0, comment=comment, activity_progress=progress_state)
+    elif review.line_item_id is not None:  # the review's own gradebook column (created by a job if need be)
+        grades.record_score(session, line_item_id=review.line_item_id, user_id=user_id, score_given=score,
+                            score_maximum=1.0, comment=comment, activity_progress=progress_state)
+
+
+def _score_sent(activity: Activity, enrolment: PracticeEnrolment) -> bool:
+    """Whether a score for this enrolment has gone to the LMS: after every answer, and once at a start where the
+    goal was already mastered (mastery scoring)."""
+    return enrolment.items_answered > 0 or (enrolment.completed_at is not None and activity.scoring == SCORING_MASTERY)
+
+
 def _next_payload(activity: Activity, enrolment: PracticeEnrolment, mastery: dict[str, tuple[float, float]], *,
                   locale: str | None, served: ServedItem | None, item: Item | None, resumed: bool,
                   prior: dict[str, tuple[float, float]] | None = None
@@ -719,7 +750,7 @@ def _next_payload(activity: Activity, enrolment: PracticeEnrolment, mastery: dic
         "progress": progress(activity, enrolment, mastery, prior),
         "mastery": mastery_payload(activity, mastery, locale, enrolment.goal_skills),
         "score": {"given": round(score, 4), "maximum": 1.0, "comment": comment, "comment_params": comment_params,
-                  "scoring": activity.scoring},
+                  "scoring": activity.scoring, "sent": _score_sent(activity, enrolment)},
         "activity": {"title": activity.link.title, "bank": activity.bank.display_title(locale),
                      "mastery_threshold": activity.mastery_threshold, "kind": enrolment.kind},
     }
@@ -730,8 +761,6 @@ def submit_answer(session: Session, lti_session: Any, engines: EngineFor, settin
                   ) -> dict[str, Any]:
     """Grade ``answer`` against the served variant; one transaction for attempt, state, score and outbox row;
     then the next item. Answering an already answered item returns the first answer's result (no new attempt)."""
-    from lti_tool.services import grades
-
     activity = load_activity(session, lti_session, settings)
     served, enrolment = _served_for(session, lti_session, served_id, activity.link.id)
     if served.answered_at is not None:
@@ -794,7 +823,7 @@ def submit_answer(session: Session, lti_session: Any, engines: EngineFor, settin
         "mastery": mastery_payload(activity, mastery, locale, goal),
         "progress": progress(activity, enrolment, mastery, prior_mastery(engine, keys)),
         "score": {"given": round(score, 4), "maximum": 1.0, "comment": comment, "comment_params": comment_params,
-                  "scoring": activity.scoring},
+                  "scoring": activity.scoring, "sent": True},
     }
     attempt = Attempt(served_id=served.id, enrolment_id=enrolment.id, user_id=lti_session.user_id,
                       context_id=activity.context.id, bank_id=activity.bank.id, item_id=item.id,
@@ -807,14 +836,8 @@ def submit_answer(session: Session, lti_session: Any, engines: EngineFor, settin
     try:
         session.flush()
         progress_state = "Completed" if enrolment.completed_at else "InProgress"
-        if review is None:
-            grades.record_score(session, resource_link_id=activity.link.id, user_id=lti_session.user_id,
-                                score_given=score, score_maximum=1.0, comment=comment,
-                                activity_progress=progress_state)
-        elif review.line_item_id is not None:  # the review's own gradebook column (created by a job if need be)
-            grades.record_score(session, line_item_id=review.line_item_id, user_id=lti_session.user_id,
-                                score_given=score, score_maximum=1.0, comment=comment,
-                                activity_progress=progress_state)
+        _record_score(session, activity, enrolment, user_id=lti_session.user_id, score=score, comment=comment,
+                      progress_state=progress_state, review=review)
         session.commit()
     except IntegrityError:  # a concurrent submission of the same served item won
         session.rollback()

@@ -38,7 +38,8 @@
     $("progress-fill").style.width = pct + "%";
     $("progress-text").textContent = text;
     $("answered-text").textContent = "(" + fmt(window.adaptiveLti.plural(S.answered, p.items_answered), { n: p.items_answered }) + ")";
-    if (score) $("score-text").textContent = fmt(S.score, { score: Math.round(100 * score.given) });
+    // only a score that went to the LMS is announced as sent (none before the first answer)
+    if (score) $("score-text").textContent = score.sent ? fmt(S.score, { score: Math.round(100 * score.given) }) : "";
   }
 
   function showMastery(rows) {

@@ -106,3 +106,34 @@ def test_wrong_answers_on_one_skill_do_not_take_back_mastery_shown_on_others(stu
     assert update_credit(record, now, ["a"], False) == {"a": 0.79, "b": 0.9, "c": 0.5}
     assert update_credit(record, now, ["c"], False) == {"a": 0.85, "b": 0.9, "c": 0.5}
     assert credited(now, record) == {"a": (0.85, 0.1), "b": (0.9, 0.1), "c": (0.5, 0.2)}
+
+
+@pytest.mark.parametrize("scoring", ["mastery", "share_correct"])
+def test_an_activity_whose_goal_is_already_mastered(student_api, platform, activity, lms, tool_server, db, scoring):
+    """A second activity on the same bank whose goal the learner mastered in the first: done at once; with
+    mastery scoring its full score goes to the LMS, with share_correct nothing does (and the page says nothing
+    was sent)."""
+    activity["custom"].update(scoring="mastery", goal_skills="2", mastery_threshold="0.8")
+    first = student_api("student-1")
+    res = play(first, db, "r" * 20)
+    assert res["progress"]["skills_mastered"] == 2
+    platform.course.links["rl-more"] = {"title": "More fractions", "custom": {
+        "item_bank": activity["custom"]["item_bank"], "mastery_threshold": "0.8", "goal_skills": "2",
+        "scoring": scoring}}
+    result = platform.launch("student", sub="student-1", resource_link_id="rl-more")
+    assert result.status == 200
+    second = type(first)(first.base, result.token, first.http)
+    body = second.get("/api/v1/practice/next").json()
+    assert body["done"] is True
+    assert body["progress"]["items_answered"] == 0
+    assert body["progress"]["completed"] is True
+    assert body["score"]["sent"] is (scoring == "mastery")
+    run_jobs(tool_server)
+    sent = lms.scores_for(platform.course.id, "rl-more", "student-1")
+    if scoring == "mastery":
+        assert [(s["scoreGiven"], s["activityProgress"]) for s in sent] == [(1.0, "Completed")]
+    else:
+        assert sent == []
+    assert second.get("/api/v1/practice/next").json()["done"] is True  # and only once
+    run_jobs(tool_server)
+    assert len(lms.scores_for(platform.course.id, "rl-more", "student-1")) == len(sent)
