@@ -306,7 +306,7 @@ def choose(
         return names.get(s, s)
 
     def pct(p: float) -> int:  # floor: a skill just short of mastery never reads as 95 %
-        return math.floor(p * 100)
+        return math.floor(p * 100 + 1e-9)  # + 1e-9: 0.29 * 100 is 28.999999999999996
 
     def finish(skill: str, reason: str, params: dict[str, Any]) -> Pick:
         ranked = rank_items(by_skill[skill], items, preds, learner=learner, exposure=exposure, config=config)

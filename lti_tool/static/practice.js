@@ -37,6 +37,7 @@
     bar.setAttribute("aria-valuetext", pct + "% · " + text);
     $("progress-fill").style.width = pct + "%";
     $("progress-text").textContent = text;
+    $("progress-pct").textContent = pct + "%";  // the bar counts partial progress on unmastered skills too
     $("answered-text").textContent = "(" + fmt(window.adaptiveLti.plural(S.answered, p.items_answered), { n: p.items_answered }) + ")";
     // only a score that went to the LMS is announced as sent (none before the first answer)
     if (score) $("score-text").textContent = score.sent ? fmt(S.score, { score: Math.round(100 * score.given) }) : "";
@@ -47,7 +48,7 @@
     var tbody = $("mastery-table").querySelector("tbody");
     tbody.textContent = "";
     rows.forEach(function (m) {
-      var pct = Math.round(100 * m.p);
+      var pct = Math.floor(100 * m.p + 1e-9);  // floor, as the server's texts: 79.8 % is not shown as a mastered 80 %
       var tr = document.createElement("tr");
       if (!m.in_goal) tr.className = "not-in-goal";
       var th = el("th", { scope: "row" });

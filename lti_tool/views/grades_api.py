@@ -6,6 +6,7 @@ course (``current_session().context_id``): ids from the client are checked again
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from flask import Blueprint, jsonify, request
@@ -150,6 +151,10 @@ def grades_panel(session, lti_session: LtiSession):
 def roster_panel(session, lti_session: LtiSession):
     if lti_session.context_id is None:
         return None
-    return "instructor/_roster_panel.html", {
-        "roster": roster.status(session, session.get(Context, lti_session.context_id)),
-    }
+    status = roster.status(session, session.get(Context, lti_session.context_id))
+    when = status.get("last_success_at") or status.get("finished_at")
+    if when:  # the page shows the date in the reader's language, not ISO 8601 with microseconds
+        from flask_babel import format_datetime
+
+        when = format_datetime(dt.datetime.fromisoformat(when), "medium")
+    return "instructor/_roster_panel.html", {"roster": status, "roster_when": when}

@@ -54,3 +54,15 @@ def test_api_texts_follow_the_launch_locale(platform, activity, student_api):
     assert "已掌握" in body["score"]["comment_text"]
     # the bank's skill names come in Chinese too
     assert any("\u4e00" <= ch <= "\u9fff" for ch in body["mastery"][0]["name"])
+
+
+def test_instructor_page_dates_and_counts_read_naturally(platform, activity, tool_server, lms):
+    from .conftest import run_jobs
+
+    platform.launch("instructor")
+    run_jobs(tool_server)  # the launch's roster sync
+    html = platform.launch("instructor").html
+    found = re.search(r"Last synchronised with the LMS: ([^<]*)\.</p>", html)
+    assert found, html[-3000:]
+    assert "+00:00" not in found.group(1)  # a date in the reader's language, not ISO 8601
+    assert re.search(r"\b20\d\d\b", found.group(1))
