@@ -8,6 +8,12 @@
   answer computed. Deterministic per (item, seed); non-parametric items give the identity variant.
 - :func:`check_answer` grades a student's answer against a variant: correct, incorrect, or invalid (input that is
   not an answer at all, e.g. letters for a numeric item) with a message in the student's language.
+- :func:`correct_answer` is the answer shown to a student who got it wrong (and one that check_answer accepts).
+
+Numeric answer spec (after :func:`make_variant`): ``value`` (float), ``exact`` (the exact value as text, ``"3/4"``
+or ``"43.3"``), ``tolerance`` and ``tolerance_mode`` (``absolute``/``relative``), and ``percent`` (true when the
+answer is a percent number: a trailing ``%`` typed by the student is dropped, ``50%`` = ``50``; without it ``75%``
+reads as 0.75).
 
 Parametric template (``item.params``)::
 
@@ -481,11 +487,16 @@ def _resolve_answer(item_type: str, answer: dict[str, Any], env: dict[str, Any])
     spec = dict(answer)
     if item_type == "numeric":
         if "formula" in spec:
-            value = evaluate(spec.pop("formula"), env)
+            formula = spec.pop("formula")
+            value = evaluate(formula, env)
             if isinstance(value, bool):
                 raise TemplateError("numeric formula gave a boolean")
             spec["value"] = float(value)
-            spec["exact"] = format_number(value)
+            places = _decimal_places(Fraction(value))
+            if _ROUNDED.search(formula) and places is not None and places <= MAX_SHOWN_PLACES:
+                spec["exact"] = _decimal_text(Fraction(value), places)  # the formula rounds: 43.3, not 433/10
+            else:
+                spec["exact"] = format_number(value)
         elif "value" in spec:
             exact = _norm(Fraction(str(spec["value"])))
             spec["value"] = float(exact)
@@ -543,8 +554,11 @@ _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _FRACTION = re.compile(r"^([+-]?)(?:(\d+)\s+)?(\d+)\s*/\s*(\d+)$")
 
 
-def parse_number(raw: Any) -> Fraction | None:
-    """Parse a student's number: 3, -0.75, 0,75, 3/4, 1 1/2, 75%, full-width digits. None if not a number."""
+def parse_number(raw: Any, *, percent: bool = False) -> Fraction | None:
+    """Parse a student's number: 3, -0.75, 0,75, 3/4, 1 1/2, 75%, full-width digits. None if not a number.
+
+    A trailing ``%`` divides by 100 (``75%`` is 0.75), unless ``percent``: the answer is itself a percent number,
+    and the sign is only the unit (``50%`` is 50, like ``50``)."""
     if isinstance(raw, bool):
         return None
     if isinstance(raw, int):
@@ -556,8 +570,8 @@ def parse_number(raw: Any) -> Fraction | None:
     s = unicodedata.normalize("NFKC", raw).strip().replace("\u2212", "-").replace("\u2044", "/")
     if len(s) > 64:
         return None
-    percent = s.endswith("%")
-    if percent:
+    has_percent_sign = s.endswith("%")
+    if has_percent_sign:
         s = s[:-1].strip()
     if re.fullmatch(r"[+-]?\d+,\d+", s):  # decimal comma
         s = s.replace(",", ".")
@@ -576,7 +590,7 @@ def parse_number(raw: Any) -> Fraction | None:
                 value = -value
     if value is None:
         return None
-    return value / 100 if percent else value
+    return value / 100 if has_percent_sign and not percent else value
 
 
 def _choice_keys(answer: Any) -> list[str] | None:
@@ -626,7 +640,7 @@ def check_answer(variant: Variant, answer: Any, locale: str | None = None) -> Ch
                            specific_feedback=_choice_feedback(variant, chosen))
 
     if kind == "numeric":
-        value = parse_number(answer)
+        value = parse_number(answer, percent=bool(spec.get("percent")))
         if value is None:
             return _invalid("not_a_number", locale, str(answer)[:64])
         target = float(spec.get("value") or 0)
@@ -676,8 +690,59 @@ def correct_answer(variant: Variant) -> Any:
     if variant.item_type == "mc_multi":
         return list(spec["correct"])
     if variant.item_type == "numeric":
-        return spec.get("exact") or format_number(_norm(Fraction(str(spec["value"]))))
+        shown = shown_number(spec)
+        return f"{shown}%" if spec.get("percent") else shown
     return _strip_tags(spec["accepted"][0])
+
+
+_ROUNDED = re.compile(r"\b(round|floor|ceil)\s*\(")
+MAX_SHOWN_PLACES = 6  # an exact decimal with more places than this is shown rounded (tolerance items)
+MAX_ROUND_PLACES = 10
+
+
+def _decimal_places(x: Fraction) -> int | None:
+    """How many decimals ``x`` has when written exactly (3/4 -> 2, 7 -> 0); None when they repeat (1/3)."""
+    den, twos, fives = x.denominator, 0, 0
+    while den % 2 == 0:
+        den, twos = den // 2, twos + 1
+    while den % 5 == 0:
+        den, fives = den // 5, fives + 1
+    return max(twos, fives) if den == 1 else None
+
+
+def _round_half_up(x: Fraction, places: int) -> Fraction:
+    """Round half away from zero, as taught at school (0.125 -> 0.13; Python's round() would give 0.12)."""
+    scale = 10**places
+    magnitude = Fraction(math.floor(abs(x) * scale + Fraction(1, 2)), scale)
+    return -magnitude if x < 0 else magnitude
+
+
+def _decimal_text(x: Fraction, places: int) -> str:
+    """``x`` rounded to ``places`` decimals as text, trailing zeros trimmed: 130/3, 1 -> ``43.3``."""
+    q = _round_half_up(x, places)
+    digits = str(abs(q.numerator * (10**places // q.denominator))).rjust(places + 1, "0")
+    text = f"{digits[:-places]}.{digits[-places:]}".rstrip("0").rstrip(".") if places else digits
+    return f"-{text}" if q < 0 and text != "0" else text
+
+
+def shown_number(spec: dict[str, Any]) -> str:
+    """The correct answer of a numeric spec as it is shown to the student (and accepted when typed back in).
+
+    Without a tolerance the exact value is the answer: ``3/4`` stays a fraction. With a tolerance the item wants a
+    decimal: an exact decimal of at most MAX_SHOWN_PLACES places as it is (``0.92``, ``7.5``), anything else (e.g.
+    ``130/3``) rounded to the fewest decimals that keep it within the tolerance (``43.3`` for 0.2 %)."""
+    exact = Fraction(spec["exact"]) if spec.get("exact") else Fraction(str(spec["value"]))
+    tol = Fraction(str(spec.get("tolerance") or 0))
+    if tol <= 0:
+        return spec.get("exact") or format_number(_norm(exact))
+    places = _decimal_places(exact)
+    if places is not None and places <= MAX_SHOWN_PLACES:
+        return _decimal_text(exact, places)
+    bound = tol * abs(exact) if spec.get("tolerance_mode") == "relative" else tol
+    for p in range(MAX_ROUND_PLACES + 1):
+        if abs(_round_half_up(exact, p) - exact) <= bound:
+            return _decimal_text(exact, p)
+    return _decimal_text(exact, places) if places is not None else format_number(_norm(exact))
 
 
 def wrong_answer(variant: Variant) -> Any:

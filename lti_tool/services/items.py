@@ -256,7 +256,7 @@ def _check_item(item: ItemData, problems: list[str]) -> None:
     if item.type in (MC_SINGLE, MC_MULTI):
         _check_choices(item, ans, problems)
     elif item.type == NUMERIC:
-        extra = set(ans) - {"value", "formula", "tolerance", "tolerance_mode"}
+        extra = set(ans) - {"value", "formula", "tolerance", "tolerance_mode", "percent"}
         if extra:
             problems.append(f"numeric answer: unknown keys {', '.join(sorted(extra))}")
         if item.choices:
@@ -285,6 +285,13 @@ def _check_item(item: ItemData, problems: list[str]) -> None:
         if mode not in ("absolute", "relative"):
             problems.append("tolerance_mode must be absolute or relative")
         ans["tolerance_mode"] = mode
+        # "percent": the answer is a percent number, so a student's trailing % is only the unit (50% = 50).
+        # Stored only when set, so that banks without it keep their content hash.
+        percent = ans.pop("percent", False)
+        if not isinstance(percent, bool):
+            problems.append(f"numeric option percent must be true or false, not {percent!r}")
+        elif percent:
+            ans["percent"] = True
     elif item.type == SHORT_TEXT:
         extra = set(ans) - {"accepted", "case_sensitive", "ignore_spaces"}
         if extra:

@@ -25,7 +25,9 @@ COLUMNS = [
 ]
 REQUIRED = ("key", "type", "skills", "answer")
 LOCALIZED = ("stem", "choices", "feedback_correct", "feedback_incorrect", "choice_feedback", "hints")
-OPTIONS = ("case_sensitive", "ignore_spaces")
+TEXT_OPTIONS = ("case_sensitive", "ignore_spaces")  # short_text
+NUMERIC_OPTIONS = ("percent",)  # numeric: the answer is a percent number, a typed trailing % is only the unit
+OPTIONS = TEXT_OPTIONS + NUMERIC_OPTIONS
 MAX_FILE_BYTES = 50 * 1024 * 1024
 
 
@@ -368,11 +370,18 @@ def _row_to_item(cells: dict[str, str], loc: Location) -> ItemData:
                 raise ValueError(f"tolerance {tol!r} is not a number (e.g. 0.01 or 5%)") from None
             answer["tolerance"] = tol_value / 100 if relative else tol_value
             answer["tolerance_mode"] = "relative" if relative else "absolute"
+        _check_options(options, NUMERIC_OPTIONS, item_type)
+        if "percent" in options:
+            answer["percent"] = True
     elif item_type == "short_text":
+        _check_options(options, TEXT_OPTIONS, item_type)
         answer = {"accepted": split_list(raw_answer), "case_sensitive": "case_sensitive" in options,
                   "ignore_spaces": "ignore_spaces" in options}
     else:
         raise ValueError(f"unknown type {item_type!r}; use mc_single, mc_multi, numeric or short_text")
+
+    if item_type in ("mc_single", "mc_multi"):
+        _check_options(options, (), item_type)
 
     feedback: dict[str, dict[str, str]] = {}
     for part in ("correct", "incorrect"):
@@ -384,6 +393,13 @@ def _row_to_item(cells: dict[str, str], loc: Location) -> ItemData:
         feedback=feedback or None, hints=hints or None, skills=skills,
         status=(cells.get("status") or "active").lower(), location=loc,
     )
+
+
+def _check_options(options: set[str], allowed: tuple[str, ...], item_type: str) -> None:
+    wrong = sorted(options - set(allowed))
+    if wrong:
+        hint = f"; {item_type} knows: {', '.join(allowed)}" if allowed else f"; {item_type} has no options"
+        raise ValueError(f"option(s) {', '.join(wrong)} do not apply to a {item_type} item{hint}")
 
 
 # ------------------------------------------------------------------------------------------ writing
@@ -409,9 +425,10 @@ def item_to_row(item: ItemData, locales: list[str]) -> dict[str, str]:
     elif item.type == "numeric":
         row["answer"] = f"={ans['formula']}" if "formula" in ans else _format_number(ans["value"])
         row["tolerance"] = _tol_cell(ans)
+        row["options"] = "; ".join(o for o in NUMERIC_OPTIONS if ans.get(o))
     else:
         row["answer"] = join_list(ans["accepted"])
-        row["options"] = "; ".join(o for o in OPTIONS if ans.get(o))
+        row["options"] = "; ".join(o for o in TEXT_OPTIONS if ans.get(o))
     for loc in locales:
         sfx = _loc_suffix(loc)
         row[f"stem_{sfx}"] = item.stem.get(loc, "")

@@ -9,8 +9,10 @@ answer is kept), short answer (``{=a =b}``), per-answer feedback ``#``, general 
 Not supported (a clear error with the line): essay ``{}``, matching ``->``, missing-word questions with text after
 the answers are read with the answer blank shown as ``_____``.
 
-What GIFT cannot say (skill names, prerequisites, difficulty, hints, parametric templates) travels in comments that
-Moodle ignores: ``// @adaptive-lti-bank {json}`` at the top and ``// @adaptive-lti {json}`` before a question.
+What GIFT cannot say (skill names, prerequisites, difficulty, hints, parametric templates, relative tolerances and
+answer options such as short text's ``case_sensitive``/``ignore_spaces`` and numeric ``percent``) travels in
+comments that Moodle ignores: ``// @adaptive-lti-bank {json}`` at the top and ``// @adaptive-lti {json}`` before a
+question.
 """
 
 from __future__ import annotations
@@ -549,6 +551,8 @@ def _question(item: ItemData) -> tuple[str, dict[str, Any]]:
         if ans.get("tolerance_mode") == "relative":
             meta.setdefault("answer", {}).update(tolerance=tol, tolerance_mode="relative")
             tol = abs(float(value)) * tol
+        if ans.get("percent"):  # the answer is a percent number (a typed "50%" means 50): GIFT cannot say it
+            meta.setdefault("answer", {})["percent"] = True
         fb_txt = f"#{_ml(correct_fb)}" if correct_fb else ""
         parts.append(f"#={_fmt_num(value)}:{_fmt_num(tol)}{fb_txt}")
         general = f"####{_ml(incorrect_fb)}" if incorrect_fb else ""

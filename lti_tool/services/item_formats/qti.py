@@ -7,7 +7,8 @@ or a choice identifier -> that choice's feedback), ``feedbackInline`` in a choic
 children with ``xml:lang``. XML is parsed with defusedxml (no DTDs, no external entities).
 
 Write: a content package (a folder, or a .zip) with ``imsmanifest.xml``, one ``items/<key>.xml`` per item and
-``adaptive-lti.json`` (skills, prerequisites, difficulty, hints, parametric templates: what QTI cannot say).
+``adaptive-lti.json`` (skills, prerequisites, difficulty, hints, parametric templates, answer options such as
+``ignore_spaces`` and numeric ``percent``: what QTI cannot say).
 """
 
 from __future__ import annotations
@@ -402,7 +403,6 @@ def item_xml(item: ItemData) -> tuple[bytes, dict[str, Any]]:
     """One assessmentItem (a parametric item as one concrete variant) and the metadata QTI cannot hold."""
     from fractions import Fraction
 
-
     meta, src = export_view(item)
 
     root = ET.Element("assessmentItem")
@@ -426,8 +426,10 @@ def item_xml(item: ItemData) -> tuple[bytes, dict[str, Any]]:
         decl.set("baseType", "float")
         value = ans["value"]
         if isinstance(value, str):
-            meta["answer"] = {"value": value}
+            meta.setdefault("answer", {})["value"] = value
             value = float(Fraction(value))
+        if ans.get("percent"):  # the answer is a percent number (a typed "50%" means 50): QTI cannot say it
+            meta.setdefault("answer", {})["percent"] = True
         ET.SubElement(ET.SubElement(decl, "correctResponse"), "value").text = _num(value)
     else:
         decl.set("cardinality", "single")
