@@ -84,17 +84,24 @@ def test_wrong_answers_on_one_skill_do_not_take_back_mastery_shown_on_others(stu
 
     activity["custom"].update(scoring="mastery", goal_skills="0", mastery_threshold="0.8")
     api = student_api("student-1")
-    res = play(api, db, "r" * 24)
-    before = {m["skill"] for m in res["mastery"] if m["mastered"]}
+    item = api.get("/api/v1/practice/next").json()["item"]
+    for _ in range(40):  # right answers until three skills are mastered (the goal, all eleven, is still open)
+        res = api.post("/api/v1/practice/answer", {"item_id": item["id"], "answer": right(db, item["id"])}).json()
+        item = res["next"]["item"]
+        before = {m["skill"] for m in res["mastery"] if m["mastered"]}
+        if len(before) >= 3:
+            break
     assert len(before) >= 3
-    item, wronged = res["next"]["item"], set()
+    assert item is not None
+    wronged: set[str] = set()
     for _ in range(6):  # six wrong answers on whatever comes next
+        assert item is not None
         wronged |= {s["key"] for s in item["skills"]}
         res = api.post("/api/v1/practice/answer", {"item_id": item["id"], "answer": wrong(db, item["id"])}).json()
         item = res["next"]["item"]
     after = {m["skill"] for m in res["mastery"] if m["mastered"]}
     assert before - wronged <= after  # untouched skills keep their mastery
-    assert res["score"]["given"] >= len(before - wronged) / res["progress"]["skills_total"] - 1e-9
+    assert res["score"]["given"] >= round(len(before - wronged) / res["progress"]["skills_total"], 4)
     # the same view on a fresh request (the credit is stored with the learner)
     again = {m["skill"] for m in api.get("/api/v1/practice/mastery").json()["mastery"] if m["mastered"]}
     assert again == after
