@@ -25,6 +25,7 @@ from adaptive.models.base import json_safe
 from adaptive.train import TrainingError
 
 DEFAULT_MIN_STUDENTS = 50
+MIN_FIT_STUDENTS = 10  # below this even the baseline is not fitted (thin data below DEFAULT_MIN_STUDENTS is)
 DEFAULT_MIN_RESPONSES = 2000
 RECORD = "champion.json"
 HISTORY_KEPT = 20
@@ -83,7 +84,8 @@ def train_and_select(
     The saved models are exactly the ones compared (trained on the train part), so the recorded held-out metrics
     are those of the model that serves. A challenger whose training fails is recorded with its ``error`` and left
     out of the comparison. Sequence models hold out a further 10 % of the train part for early
-    stopping. With thin data only the baseline is trained, on everything. ``item_priors``: the authors' difficulty
+    stopping. With thin data only the baseline is trained, on everything (from ``MIN_FIT_STUDENTS`` students; with
+    fewer the untrained baseline, with ``item_priors``, serves). ``item_priors``: the authors' difficulty
     seeds in logits (:mod:`adaptive.difficulty`), given to every candidate before it is fitted."""
     registry = Path(registry)
     registry.mkdir(parents=True, exist_ok=True)
@@ -105,7 +107,11 @@ def train_and_select(
     if thin or log.n_students < 4:
         model = get_model_class(baseline)(**configs.get(baseline, {}))
         model.register_items({}, difficulty=item_priors)
-        model.fit(log, **_options_for(baseline, train_options, seed))
+        if log.n_students >= MIN_FIT_STUDENTS:
+            model.fit(log, **_options_for(baseline, train_options, seed))
+        # else the untrained baseline with the authors' seeds: the fit's intercept is the training students'
+        # average, and one student's 39 answers (nearly all right) raised every estimate, the prior of students
+        # who never answered included, over the mastery threshold
         model.save(registry / baseline)
         record = {**base_record, "champion": baseline, "path": baseline, "fingerprint": model.fingerprint,
                   "reason": (f"data too thin ({log.n_students} students, {len(log)} responses; "

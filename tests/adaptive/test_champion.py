@@ -16,6 +16,25 @@ def test_thin_data_keeps_the_baseline(tmp_path):
     assert json.loads((tmp_path / "champion.json").read_text())["champion"] == "pfa"
 
 
+def test_a_handful_of_students_leaves_the_baseline_untrained(tmp_path):
+    """One strong student's answers must not become everyone's prior: below MIN_FIT_STUDENTS the baseline that
+    serves is the untrained one (with the authors' seeds), so a newcomer's predictions do not move."""
+    from adaptive.champion import MIN_FIT_STUDENTS
+
+    log, _ = simulate(n_students=MIN_FIT_STUDENTS - 1, n_skills=2, items_per_skill=5, length=40, seed=3)
+    seeds = {"s0-i0": 1.0}
+    record = train_and_select(log, tmp_path, ["dkt"], item_priors=seeds)
+    assert record["champion"] == "pfa"
+    model = load_champion(tmp_path)
+    assert model.fingerprint == "pfa-untrained"
+    assert model.item_priors == seeds
+    fresh = PFAModel()
+    fresh.register_items({}, difficulty=seeds)
+    cands = [("s0-i0", ["s0"]), ("s1-i3", ["s1"])]
+    assert model.predict_proba(model.init_state(), cands).tolist() == \
+        fresh.predict_proba(fresh.init_state(), cands).tolist()
+
+
 def test_choose_needs_a_margin_over_the_baseline():
     results = {"pfa": {"auc": 0.70}, "dkt": {"auc": 0.705}, "akt": {"auc": float("nan")}}
     assert choose(results)[0] == "dkt"
