@@ -592,9 +592,15 @@ def next_item(session: Session, lti_session: Any, engines: EngineFor, settings: 
             item = session.get(Item, served.item_id)
             mastery = learner_mastery(session, engine, lti_session.user_id, activity.bank, learner,
                                       keys=[s.key for s in activity.skills])
-            session.commit()
-            return _next_payload(activity, enrolment, mastery, locale=locale, served=served, item=item, resumed=True,
-                                 prior=prior_mastery(engine, [s.key for s in activity.skills]))
+            goal = enrolment.goal_skills or activity.goal_skills
+            if goal and skills_mastered(mastery, goal, activity.mastery_threshold) == len(goal):
+                # the goal was reached since this question was served (a retraining, another activity on the
+                # bank): no question left to answer first; the activity completes below
+                enrolment.current_served_id = None
+            else:
+                session.commit()
+                return _next_payload(activity, enrolment, mastery, locale=locale, served=served, item=item,
+                                     resumed=True, prior=prior_mastery(engine, [s.key for s in activity.skills]))
     view = bank_view(session, engine, activity.bank)
     pick, mastery = _pick(session, engine, activity, enrolment, learner=learner, view=view, now=now or time.time())
     served = _serve(session, engine, lti_session, enrolment, view=view, pick=pick) if pick is not None else None
@@ -603,9 +609,10 @@ def next_item(session: Session, lti_session: Any, engines: EngineFor, settings: 
         reached = bool(goal) and skills_mastered(mastery, goal, activity.mastery_threshold) == len(goal)
         if enrolment.items_answered > 0 or reached:
             enrolment.completed_at = utcnow()
-        if enrolment.items_answered == 0 and reached and activity.scoring == SCORING_MASTERY:
-            # the goal was mastered before this activity began (in another activity on the same bank): its score is
-            # full now; with "share of answers correct" there is nothing to score until an answer is given
+        if reached and (enrolment.items_answered > 0 or activity.scoring == SCORING_MASTERY):
+            # the goal was reached without an answer here (mastered in another activity on the same bank, or since
+            # the last answer): the score, Completed, goes now; with "share of answers correct" and no answer
+            # there is nothing to score
             score, comment, _ = score_of(activity, enrolment, mastery)
             enrolment.score = score
             _record_score(session, activity, enrolment, user_id=lti_session.user_id, score=score, comment=comment,

@@ -144,3 +144,23 @@ def test_an_activity_whose_goal_is_already_mastered(student_api, platform, activ
     assert second.get("/api/v1/practice/next").json()["done"] is True  # and only once
     run_jobs(tool_server)
     assert len(lms.scores_for(platform.course.id, "rl-more", "student-1")) == len(sent)
+
+
+def test_a_question_left_open_does_not_hold_back_a_goal_reached_meanwhile(student_api, platform, activity, lms,
+                                                                          tool_server, db):
+    activity["custom"].update(scoring="mastery", goal_skills="2", mastery_threshold="0.8")
+    platform.course.links["rl-more"] = {"title": "More fractions", "custom": {
+        "item_bank": activity["custom"]["item_bank"], "mastery_threshold": "0.8", "goal_skills": "2",
+        "scoring": "mastery"}}
+    first = student_api("student-1")
+    result = platform.launch("student", sub="student-1", resource_link_id="rl-more")
+    second = type(first)(first.base, result.token, first.http)
+    assert second.get("/api/v1/practice/next").json()["item"] is not None  # served, left unanswered
+    assert play(first, db, "r" * 20)["progress"]["skills_mastered"] == 2  # the goal, mastered in the first
+    body = second.get("/api/v1/practice/next").json()
+    assert body["done"] is True
+    assert body["resumed"] is False
+    assert body["score"]["sent"] is True
+    run_jobs(tool_server)
+    assert [(s["scoreGiven"], s["activityProgress"]) for s in lms.scores_for(platform.course.id, "rl-more",
+                                                                            "student-1")] == [(1.0, "Completed")]
