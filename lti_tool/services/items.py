@@ -728,8 +728,9 @@ SCORING_MODES = ("mastery", "share_correct")
 def activity_provider(session: Session, lti_session: Any) -> list[Any]:
     """Deep linking: one adaptive activity per bank the launching registration may use.
 
-    The resource link gets ``custom``: ``item_bank`` (slug), ``mastery_threshold`` (0.5-0.99), ``goal_skills``
-    (how many of the bank's skills to master; 0 = all) and ``scoring`` (``mastery`` or ``share_correct``)."""
+    The resource link gets ``custom``: ``item_bank`` (slug), ``mastery_threshold`` (0.5-0.95 offered; up to 0.99
+    honoured), ``goal_skills`` (how many of the bank's skills to master; 0 = all) and ``scoring`` (``mastery`` or
+    ``share_correct``)."""
     from lti_tool.lti import deep_linking as dl
 
     registration_id = getattr(lti_session, "registration_id", None)
@@ -748,7 +749,7 @@ def activity_provider(session: Session, lti_session: Any) -> list[Any]:
             custom={"item_bank": bank.slug},
             settings_schema=[
                 dl.SettingField("mastery_threshold", "掌握阈值" if zh else "Mastery threshold", "number",
-                                default=MASTERY_THRESHOLD_DEFAULT, min=0.5, max=0.99),
+                                default=MASTERY_THRESHOLD_DEFAULT, min=0.5, max=0.95),
                 dl.SettingField("goal_skills", "需要掌握的技能数（0 = 全部）" if zh
                                 else "Skills to master (0 = all)", "number", default="0", min=0, max=n_skills,
                                 integer=True),

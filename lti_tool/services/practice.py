@@ -392,9 +392,10 @@ def decision_mastery(engine: Engine, model_mastery: dict[str, tuple[float, float
 
 
 def credited(mastery: dict[str, tuple[float, float]], record: dict[str, Any]) -> dict[str, tuple[float, float]]:
-    """``mastery`` with each skill held at its credit (see :func:`update_credit`)."""
+    """``mastery`` with each skill held at its credit (see :func:`update_credit`), to four decimals: what the pages
+    show, so every decision, count and text (the table's 70 % and the "why" line's) reads the same value."""
     credit = record.get("credit") or {}
-    return {s: (max(p, float(credit[s])), u) if s in credit else (p, u) for s, (p, u) in mastery.items()}
+    return {s: (round(max(p, float(credit.get(s, 0.0))), 4), u) for s, (p, u) in mastery.items()}
 
 
 def update_credit(record: dict[str, Any], mastery: dict[str, tuple[float, float]], answered: Iterable[str],

@@ -30,7 +30,7 @@
 
   function showProgress(p, score) {
     if (!p) return;
-    var pct = Math.round(100 * (p.fraction || 0));
+    var pct = Math.floor(100 * (p.fraction || 0) + 1e-9);  // 99.6 % of the way is not 100 %
     var text = fmt(S.progress, { n: p.skills_mastered, total: p.skills_total });
     var bar = $("progress");
     bar.setAttribute("aria-valuenow", String(pct));
@@ -63,7 +63,8 @@
       td.appendChild(meter);
       td.appendChild(num);
       var st = document.createElement("td");
-      st.textContent = m.mastered ? S.mastered : (m.in_goal ? S.in_progress : S.not_in_goal);
+      // a skill outside the assignment says so whatever its estimate (its row is also greyed out)
+      st.textContent = !m.in_goal ? S.not_in_goal : (m.mastered ? S.mastered : S.in_progress);
       tr.appendChild(th); tr.appendChild(td); tr.appendChild(st);
       tbody.appendChild(tr);
     });

@@ -70,6 +70,7 @@ def test_deep_linking_adds_a_bank_activity_from_the_browser(page, platform, bank
     page.goto(platform.launch_url_for_browser("instructor", message_type=c.DEEP_LINKING_REQUEST))
     form = page.locator("form.activity").filter(has=page.locator("input[name=mastery_threshold]"))
     assert form.locator("input[name=mastery_threshold]").input_value() == "0.8"
+    assert form.locator("input[name=mastery_threshold]").get_attribute("max") == "0.95"  # 0.99 is out of reach
     form.locator("input[name=mastery_threshold]").fill("0.85")
     form.locator("button[type=submit]").click()
     deadline = time.time() + 20
