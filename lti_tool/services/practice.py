@@ -601,7 +601,8 @@ def next_item(session: Session, lti_session: Any, engines: EngineFor, settings: 
             else:
                 session.commit()
                 return _next_payload(activity, enrolment, mastery, locale=locale, served=served, item=item,
-                                     resumed=True, prior=prior_mastery(engine, [s.key for s in activity.skills]))
+                                     resumed=True, prior=prior_mastery(engine, [s.key for s in activity.skills]),
+                                     title=_enrolment_title(session, enrolment))
     view = bank_view(session, engine, activity.bank)
     pick, mastery = _pick(session, engine, activity, enrolment, learner=learner, view=view, now=now or time.time())
     served = _serve(session, engine, lti_session, enrolment, view=view, pick=pick) if pick is not None else None
@@ -621,7 +622,8 @@ def next_item(session: Session, lti_session: Any, engines: EngineFor, settings: 
     session.commit()
     item = view.by_key[pick.item_id] if pick is not None else None
     return _next_payload(activity, enrolment, mastery, locale=locale, served=served, item=item, resumed=False,
-                         prior=prior_mastery(engine, [s.key for s in activity.skills]))
+                         prior=prior_mastery(engine, [s.key for s in activity.skills]),
+                         title=_enrolment_title(session, enrolment))
 
 
 def _launched_review_enrolment(session: Session, lti_session: Any, engine: Engine, activity: Activity
@@ -747,7 +749,7 @@ def _score_sent(activity: Activity, enrolment: PracticeEnrolment) -> bool:
 
 def _next_payload(activity: Activity, enrolment: PracticeEnrolment, mastery: dict[str, tuple[float, float]], *,
                   locale: str | None, served: ServedItem | None, item: Item | None, resumed: bool,
-                  prior: dict[str, tuple[float, float]] | None = None
+                  prior: dict[str, tuple[float, float]] | None = None, title: str | None = None
                   ) -> dict[str, Any]:
     score, comment, comment_params = score_of(activity, enrolment, mastery)
     return {
@@ -759,9 +761,15 @@ def _next_payload(activity: Activity, enrolment: PracticeEnrolment, mastery: dic
         "mastery": mastery_payload(activity, mastery, locale, enrolment.goal_skills),
         "score": {"given": round(score, 4), "maximum": 1.0, "comment": comment, "comment_params": comment_params,
                   "scoring": activity.scoring, "sent": _score_sent(activity, enrolment)},
-        "activity": {"title": activity.link.title, "bank": activity.bank.display_title(locale),
+        "activity": {"title": title or activity.link.title, "bank": activity.bank.display_title(locale),
                      "mastery_threshold": activity.mastery_threshold, "kind": enrolment.kind},
     }
+
+
+def _enrolment_title(session: Session, enrolment: PracticeEnrolment) -> str | None:
+    """A review enrolment's title (its review's), else None (the activity's)."""
+    review = session.get(ReviewAssignment, enrolment.review_assignment_id) if enrolment.review_assignment_id else None
+    return review.title if review is not None else None
 
 
 def submit_answer(session: Session, lti_session: Any, engines: EngineFor, settings: Any, *, served_id: Any,

@@ -14,6 +14,9 @@
   var form = $("item-form"), body = $("item-body"), status = $("status"), feedback = $("feedback");
   var hintsList = $("hints"), hintBtn = $("hint-btn"), checkBtn = $("check-btn"), nextBtn = $("next-btn");
   var current = null, hintsShown = 0, pendingNext = null;
+  // The learner's personalized reviews (GET /reviews) are listed above the question; choosing one practises it
+  // (/next?review=<id>; answers follow their own review) until "Back to" the activity.
+  var reviewId = null, activityTitle = $("practice-title").textContent;
 
   function fmt(s, vals) {
     return String(s).replace(/\{(\w+)\}/g, function (_, k) { return vals[k] === undefined ? "" : vals[k]; });
@@ -166,9 +169,52 @@
     status.textContent = fmt(S.error, { message: err.message });
   }
 
-  function load(focusItem) {
+  function load(focusItem, message) {
     status.textContent = S.loading;
-    window.adaptiveLti.fetch(root.getAttribute("data-next")).then(function (p) { show(p, focusItem); }, fail);
+    var url = root.getAttribute("data-next") + (reviewId ? "?review=" + encodeURIComponent(reviewId) : "");
+    window.adaptiveLti.fetch(url).then(function (p) {
+      show(p, focusItem);
+      if (message) status.textContent = message;  // announced (the status is a live region)
+    }, fail);
+  }
+
+  function switchTo(review) {
+    reviewId = review ? review.id : null;
+    $("practice-title").textContent = review ? review.title : activityTitle;
+    $("done").hidden = true;
+    pendingNext = null;
+    loadReviews();
+    load(true, fmt(S.review_now, { title: review ? review.title : activityTitle }));
+  }
+
+  function loadReviews() {
+    window.adaptiveLti.fetch(root.getAttribute("data-reviews")).then(function (res) {
+      var reviews = res.reviews || [];
+      var list = $("reviews-list");
+      list.textContent = "";
+      $("reviews").hidden = reviews.length === 0;
+      if (reviewId !== null) {
+        var back = el("button", { type: "button", "class": "secondary" });
+        back.textContent = fmt(S.review_back, { title: activityTitle });
+        back.addEventListener("click", function () { switchTo(null); });
+        var li = el("li", {});
+        li.appendChild(back);
+        list.appendChild(li);
+      }
+      reviews.forEach(function (r) {
+        var item = el("li", {});
+        if (r.id === reviewId) {
+          item.setAttribute("aria-current", "true");
+          item.textContent = r.title;
+        } else {
+          var b = el("button", { type: "button", "class": "secondary" });
+          b.textContent = fmt(r.completed ? S.review_done : S.review_open, { title: r.title });
+          b.addEventListener("click", function () { switchTo(r); });
+          item.appendChild(b);
+        }
+        list.appendChild(item);
+      });
+    }, function () { $("reviews").hidden = true; });  // instructors (and failures) have no list
   }
 
   form.addEventListener("submit", function (ev) {
@@ -243,4 +289,5 @@
   });
 
   load(false);
+  loadReviews();
 })();

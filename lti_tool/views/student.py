@@ -57,6 +57,10 @@ def _page_strings(locale: str) -> dict[str, str | dict[str, str]]:
         "answered": plural_forms("%(n)s question answered", "%(n)s questions answered", n="{n}"),
         "score": _("Score sent to your course: %(score)s%%", score="{score}"),
         "resumed": _("Welcome back: here is the question you were working on."),
+        "review_open": _("Practise %(title)s", title="{title}"),
+        "review_done": _("%(title)s (done)", title="{title}"),
+        "review_back": _("Back to %(title)s", title="{title}"),
+        "review_now": _("Now practising: %(title)s", title="{title}"),
     }
 
 

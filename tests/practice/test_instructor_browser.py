@@ -80,3 +80,41 @@ def test_deep_linking_adds_a_bank_activity_from_the_browser(page, platform, bank
     assert item["custom"]["item_bank"] == bank["slug"]
     assert item["custom"]["mastery_threshold"] == "0.85"
     assert page.errors == []
+
+
+def test_a_student_finds_and_practises_their_review_on_the_practice_page(page, platform, student_api, db,
+                                                                         database_url, engines_reset):
+    """In Moodle a review is a gradebook column only (no link to launch): the practice page lists the learner's
+    reviews, practises the chosen one (its answers count in the review) and goes back to the activity."""
+    if "postgresql" in database_url:
+        pytest.skip("the browser test runs once (SQLite); the API tests cover PostgreSQL")
+    ada = student_api("student-1")
+    for sub in ("student-1", "student-2"):
+        api = student_api(sub)
+        item = api.get("/api/v1/practice/next").json()["item"]
+        for _ in range(3):
+            item = api.post("/api/v1/practice/answer", {"item_id": item["id"], "answer": right(db, item["id"])}
+                            ).json()["next"]["item"]
+    teacher = student_api(role="instructor")
+    review = teacher.post("/api/v1/practice/reviews", {"skills_per_student": 2}).json()["review"]
+
+    page.goto(platform.launch_url_for_browser("student"))
+    page.wait_for_selector("#item-form:not([hidden])")
+    title = page.inner_text("#practice-title")
+    page.wait_for_selector("#reviews:not([hidden])")
+    page.click(f"#reviews-list button:has-text('{review['title']}')")
+    page.wait_for_function(f"document.getElementById('practice-title').textContent === {review['title']!r}")
+    page.wait_for_selector("#item-form:not([hidden])")
+    assert review["title"] in page.inner_text("#status")  # "Now practising: ..." announced
+    # answer one question of the review with the keyboard-free path: pick or type anything, check
+    if page.get_attribute("#item-form input", "type") == "text":
+        page.fill("#answer-input", "1")
+    else:
+        page.check("#item-form input")
+    page.click("#check-btn")
+    page.wait_for_selector("#feedback:not([hidden])")
+    mine = ada.get("/api/v1/practice/reviews").json()["reviews"]
+    assert [(r["id"], r["items_answered"]) for r in mine] == [(review["id"], 1)]
+    page.click(f"#reviews-list button:has-text('{title}')")  # "Back to Fractions practice"
+    page.wait_for_function(f"document.getElementById('practice-title').textContent === {title!r}")
+    assert page.errors == []

@@ -54,6 +54,7 @@ def test_mastery_panel_and_personalized_review(student_api, platform, db):
     assert len(mine) == 1
     nxt = ada.get(f"/api/v1/practice/next?review={mine[0]['id']}").json()
     assert nxt["activity"]["kind"] == "review"
+    assert nxt["activity"]["title"] == mine[0]["title"]  # the review's own title, not the activity's
     assert nxt["item"]["explanation"]["params"]["skill_key"] in mine[0]["skills"] or \
         set(nxt["item"]["explanation"]["params"].get("unlocks_keys", [])) & set(mine[0]["skills"])
     # a review id that is not theirs is not found
