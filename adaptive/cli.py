@@ -249,9 +249,11 @@ def evaluate_cmd(model_dir: str, data: str, fmt: str, as_json: bool, bins: bool)
 @click.option("--min-responses", type=click.IntRange(1), default=None, help="Below this, keep the baseline.")
 @click.option("--epochs", type=click.IntRange(1), default=30, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--progress/--no-progress", default=True, show_default=True,
+              help="A progress bar per sequence model trained.")
 def select_cmd(  # noqa: PLR0917
     data: str, fmt: str, models: str, registry: str, holdout: float, min_students: int | None,
-               min_responses: int | None, epochs: int, seed: int) -> None:
+               min_responses: int | None, epochs: int, seed: int, progress: bool) -> None:
     """Train the challengers, compare them on held-out students, record the champion."""
     from adaptive.champion import DEFAULT_MIN_RESPONSES, DEFAULT_MIN_STUDENTS, train_and_select
 
@@ -266,6 +268,7 @@ def select_cmd(  # noqa: PLR0917
     record = train_and_select(
         log, registry, names, holdout=holdout, seed=seed, epochs=epochs,
         min_students=min_students or DEFAULT_MIN_STUDENTS, min_responses=min_responses or DEFAULT_MIN_RESPONSES,
+        progress=progress,
     )
     click.echo(_dumps(record))
 

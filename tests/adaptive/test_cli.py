@@ -241,3 +241,15 @@ def test_damaged_model_directories_are_one_line_errors(files, tmp_path):
     out = broken("old", old_schema)
     assert "schema version 0, expected 1" in out
     assert out.count(str(tmp_path / "old")) == 1
+
+
+def test_select_shows_progress_and_records_strict_json(files, tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(kt, ["select", "--data", str(files / "train.csv"), "--format", "csv", "--models", "dkt",
+                             "--registry", str(tmp_path / "reg"), "--epochs", "1", "--min-students", "10",
+                             "--min-responses", "100"])
+    assert res.exit_code == 0, res.output
+    assert "train dkt" in res.stderr  # a bar per sequence model: long work shows progress
+    record = _strict_json(res.stdout)
+    assert set(record["candidates"]) == {"pfa", "dkt"}
+    _strict_json((tmp_path / "reg" / "champion.json").read_text())
