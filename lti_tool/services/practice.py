@@ -357,6 +357,15 @@ def load_learner(session: Session, engine: Engine, user_id: int, bank: ItemBank,
             for s in r.skill_ids:
                 last[s] = float(r.timestamp or 0.0)
         record = {"last_practiced": last, "recent_items": [r.item_id.split("/", 1)[1] for r in history[-RECENT_KEPT:]]}
+    if "credit" not in record:
+        # a new champion (another fingerprint) starts a new state row; what the learner was credited with under
+        # the previous model carries over, so a retraining does not take mastery back
+        previous = session.scalars(
+            select(LearnerState.record).where(LearnerState.user_id == user_id, LearnerState.bank_id == bank.id,
+                                              LearnerState.model_fingerprint != engine.fingerprint)
+            .order_by(LearnerState.updated_at.desc(), LearnerState.id.desc()).limit(1)).first()
+        if previous and previous.get("credit"):
+            record["credit"] = dict(previous["credit"])
     return Learner(row, state, record, len(history))
 
 
@@ -587,31 +596,41 @@ def next_item(session: Session, lti_session: Any, engines: EngineFor, settings: 
     else:
         enrolment = get_enrolment(session, lti_session, activity, review_id)
     learner = load_learner(session, engine, lti_session.user_id, activity.bank)
+    keys = [s.key for s in activity.skills]
+    goal = enrolment.goal_skills or activity.goal_skills
+    # mastered elsewhere: by the learner's own answers on this bank (another activity), never by the model's prior
+    # alone (a threshold at or under the prior would grade a student who never answered 100 %); a review is
+    # always practised
+    earned_elsewhere = learner.n_attempts > 0 and enrolment.review_assignment_id is None
+    view = pick = None
     if enrolment.current_served_id is not None:
         served = session.get(ServedItem, enrolment.current_served_id)
         if served is not None and served.answered_at is None:
-            item = session.get(Item, served.item_id)
-            mastery = learner_mastery(session, engine, lti_session.user_id, activity.bank, learner,
-                                      keys=[s.key for s in activity.skills])
-            goal = enrolment.goal_skills or activity.goal_skills
-            if goal and skills_mastered(mastery, goal, activity.mastery_threshold) == len(goal):
-                # the goal was reached since this question was served (a retraining, another activity on the
-                # bank): no question left to answer first; the activity completes below
-                enrolment.current_served_id = None
-            else:
+            mastery = learner_mastery(session, engine, lti_session.user_id, activity.bank, learner, keys=keys)
+            if (earned_elsewhere and goal and enrolment.completed_at is None
+                    and skills_mastered(mastery, goal, activity.mastery_threshold) == len(goal)):
+                # the goal was reached since this question was served (another activity, a retraining): if nothing
+                # else is due, the waiting question is dropped and the activity completes below
+                view = bank_view(session, engine, activity.bank)
+                pick, mastery = _pick(session, engine, activity, enrolment, learner=learner, view=view,
+                                      now=now or time.time())
+                if pick is None:
+                    enrolment.current_served_id = None
+            if enrolment.current_served_id is not None:
                 session.commit()
-                return _next_payload(activity, enrolment, mastery, locale=locale, served=served, item=item,
-                                     resumed=True, prior=prior_mastery(engine, [s.key for s in activity.skills]),
-                                     title=_enrolment_title(session, enrolment))
-    view = bank_view(session, engine, activity.bank)
-    pick, mastery = _pick(session, engine, activity, enrolment, learner=learner, view=view, now=now or time.time())
+                return _next_payload(activity, enrolment, mastery, locale=locale, served=served,
+                                     item=session.get(Item, served.item_id), resumed=True,
+                                     prior=prior_mastery(engine, keys), title=_enrolment_title(session, enrolment))
+    if view is None:
+        view = bank_view(session, engine, activity.bank)
+        pick, mastery = _pick(session, engine, activity, enrolment, learner=learner, view=view,
+                              now=now or time.time())
     served = _serve(session, engine, lti_session, enrolment, view=view, pick=pick) if pick is not None else None
     if pick is None and enrolment.completed_at is None:
-        goal = enrolment.goal_skills or activity.goal_skills
         reached = bool(goal) and skills_mastered(mastery, goal, activity.mastery_threshold) == len(goal)
-        if enrolment.items_answered > 0 or reached:
+        if enrolment.items_answered > 0 or (reached and earned_elsewhere):
             enrolment.completed_at = utcnow()
-        if reached and (enrolment.items_answered > 0 or activity.scoring == SCORING_MASTERY):
+        if reached and (enrolment.items_answered > 0 or (earned_elsewhere and activity.scoring == SCORING_MASTERY)):
             # the goal was reached without an answer here (mastered in another activity on the same bank, or since
             # the last answer): the score, Completed, goes now; with "share of answers correct" and no answer
             # there is nothing to score
@@ -622,8 +641,7 @@ def next_item(session: Session, lti_session: Any, engines: EngineFor, settings: 
     session.commit()
     item = view.by_key[pick.item_id] if pick is not None else None
     return _next_payload(activity, enrolment, mastery, locale=locale, served=served, item=item, resumed=False,
-                         prior=prior_mastery(engine, [s.key for s in activity.skills]),
-                         title=_enrolment_title(session, enrolment))
+                         prior=prior_mastery(engine, keys), title=_enrolment_title(session, enrolment))
 
 
 def _launched_review_enrolment(session: Session, lti_session: Any, engine: Engine, activity: Activity

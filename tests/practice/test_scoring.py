@@ -78,8 +78,8 @@ def test_the_links_stored_settings_override_its_custom_parameters(student_api, p
 
 def test_wrong_answers_on_one_skill_do_not_take_back_mastery_shown_on_others(student_api, activity, db):
     """The engine's ability term is shared by every skill, so wrong answers on one skill lower every estimate a
-    little; skills a learner mastered by their own answers stay mastered (and scored) until their own answers
-    say otherwise."""
+    little; a mastered skill (each keeps the highest estimate reached) stays mastered, and scored, until its own
+    answers say otherwise."""
     from lti_tool.services.practice import credited, update_credit
 
     activity["custom"].update(scoring="mastery", goal_skills="0", mastery_threshold="0.8")
@@ -164,3 +164,61 @@ def test_a_question_left_open_does_not_hold_back_a_goal_reached_meanwhile(studen
     run_jobs(tool_server)
     assert [(s["scoreGiven"], s["activityProgress"]) for s in lms.scores_for(platform.course.id, "rl-more",
                                                                             "student-1")] == [(1.0, "Completed")]
+
+
+def test_no_answer_no_score_even_when_the_prior_clears_the_threshold(student_api, platform, activity, lms,
+                                                                     tool_server, db):
+    """A threshold at or under the untrained model's prior (0.5 < 0.7) makes every skill look mastered before the
+    first answer; that is not a grade: nothing goes to the LMS until the student answers."""
+    activity["custom"].update(scoring="mastery", goal_skills="0", mastery_threshold="0.5")
+    body = student_api("student-1").get("/api/v1/practice/next").json()
+    assert body["progress"]["items_answered"] == 0
+    assert body["score"]["sent"] is False
+    assert body["progress"]["completed"] is False
+    run_jobs(tool_server)
+    assert lms.scores_for(platform.course.id, LINK, "student-1") == []
+
+
+def test_an_open_question_is_kept_while_a_review_is_due_after_the_goal(student_api, activity, db):
+    """Goal mastered, a month later spaced reviews are due: reloading resumes the question on screen instead of
+    serving a new one each time."""
+    from sqlalchemy import func, select
+
+    from lti_tool.models import LearnerState, ServedItem
+
+    activity["custom"].update(scoring="mastery", goal_skills="2", mastery_threshold="0.8")
+    api = student_api("student-1")
+    assert play(api, db, "r" * 40)["next"]["item"] is None  # the goal
+    with db.session() as s:
+        for row in s.scalars(select(LearnerState)):
+            row.record = {**row.record, "last_practiced": {k: v - 30 * 86400
+                                                           for k, v in row.record["last_practiced"].items()}}
+        s.commit()
+    first = api.get("/api/v1/practice/next").json()
+    assert first["item"] is not None  # a review is due
+    with db.session() as s:
+        served = s.scalar(select(func.count()).select_from(ServedItem))
+    again = api.get("/api/v1/practice/next").json()
+    assert again["resumed"] is True
+    assert again["item"]["id"] == first["item"]["id"]
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(ServedItem)) == served
+
+
+def test_a_retraining_does_not_take_credited_mastery_back(student_api, activity, db, tool_server):
+    """A new champion has a new fingerprint and so a new learner-state row: the credit carries over."""
+    from sqlalchemy import update
+
+    from lti_tool.models import LearnerState
+
+    activity["custom"].update(scoring="mastery", goal_skills="0", mastery_threshold="0.8")
+    api = student_api("student-1")
+    play(api, db, "r" * 16 + "w" * 6)  # the wrong answers lower the model's estimates, not the credit
+    before = {m["skill"] for m in api.get("/api/v1/practice/mastery").json()["mastery"] if m["mastered"]}
+    assert before
+    with db.session() as s:  # what a retraining does to the learner's row: another model's
+        s.execute(update(LearnerState).values(model_fingerprint="previous-champion"))
+        s.commit()
+    tool_server.app.extensions.pop("practice_engines", None)
+    after = {m["skill"] for m in api.get("/api/v1/practice/mastery").json()["mastery"] if m["mastered"]}
+    assert after >= before
