@@ -14,6 +14,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
+import time
+import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,7 @@ from typing import Any
 from adaptive.data import ResponseLog, split_by_student
 from adaptive.evaluate import evaluate_model
 from adaptive.models import BASELINE, KTModel, get_model_class
-from adaptive.models.base import json_safe
+from adaptive.models.base import ModelDirError, json_safe, swap_in
 from adaptive.train import TrainingError
 
 DEFAULT_MIN_STUDENTS = 50
@@ -120,6 +123,30 @@ def train_and_select(
         _write_record(registry, record)
         return record
     train, held = split_by_student(log, 1.0 - holdout, seed=seed)
+    # candidates are saved to a staging folder and moved into place only once the champion is chosen, just before
+    # the record names it: while they train, the registry still holds the models its record describes
+    staging = registry / f".staging-{uuid.uuid4().hex[:8]}"
+    try:
+        results, fingerprints = _train_candidates(names, train=train, held=held, staging=staging, configs=configs,
+                                                  item_priors=item_priors, baseline=baseline, seed=seed,
+                                                  train_options=train_options)
+        champion, reason = choose(results, baseline=baseline, min_gain=min_gain)
+        for name in fingerprints:
+            swap_in(staging / name, registry / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    record = {**base_record, "champion": champion, "path": champion, "fingerprint": fingerprints[champion],
+              "reason": reason, "candidates": results, "n_heldout_students": held.n_students}
+    _write_record(registry, record)
+    return record
+
+
+def _train_candidates(names: list[str], *, train: ResponseLog, held: ResponseLog, staging: Path,
+                      configs: Mapping[str, Mapping[str, Any]], item_priors: Mapping[str, float] | None,
+                      baseline: str, seed: int, train_options: Mapping[str, Any]
+                      ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """Fit each candidate on ``train``, score it on ``held`` and save it under ``staging``: (held-out metrics or
+    the error, per name; fingerprints of the saved ones)."""
     results: dict[str, dict[str, Any]] = {}
     fingerprints: dict[str, str] = {}
     for name in names:
@@ -139,23 +166,35 @@ def train_and_select(
         if "combine" in model.metrics:  # an ensemble's member weights, shown with its candidate row
             metrics["combine"] = model.metrics["combine"]
         model.metrics["heldout"] = metrics
-        model.save(registry / name)
+        model.save(staging / name)
         results[name] = metrics
         fingerprints[name] = model.fingerprint
-    champion, reason = choose(results, baseline=baseline, min_gain=min_gain)
-    record = {**base_record, "champion": champion, "path": champion, "fingerprint": fingerprints[champion],
-              "reason": reason, "candidates": results, "n_heldout_students": held.n_students}
-    _write_record(registry, record)
-    return record
+    return results, fingerprints
 
 
 def _options_for(name: str, options: Mapping[str, Any], seed: int) -> dict[str, Any]:
     return get_model_class(name).options_for_fit({"seed": seed, **options})
 
 
-def load_champion(registry: str | Path) -> KTModel:
-    """The recorded champion, or an untrained baseline (sensible priors) when no decision was recorded."""
-    record = read_record(registry)
-    if record is None:
-        return get_model_class(BASELINE)()
-    return KTModel.load(Path(registry) / record["path"])
+def load_champion(registry: str | Path, attempts: int = 20) -> KTModel:
+    """The recorded champion, or an untrained baseline (sensible priors) when no decision was recorded.
+
+    A training may be moving models into place while this reads: a folder missing for a moment, or a model that
+    is not yet the one the record names (its fingerprint differs), is read again after a short wait."""
+    error: Exception | None = None
+    for attempt in range(attempts):
+        record = read_record(registry)
+        if record is None:
+            return get_model_class(BASELINE)()
+        try:
+            model = KTModel.load(Path(registry) / record["path"])
+        except ModelDirError as exc:
+            error = exc
+        else:
+            if record.get("fingerprint") in (None, model.fingerprint):
+                return model
+            error = ModelDirError(f"{registry}: {record['path']} holds {model.fingerprint}, the record names "
+                                  f"{record.get('fingerprint')}")
+        time.sleep(0.05 * (attempt + 1))
+    assert error is not None
+    raise error

@@ -55,6 +55,24 @@ SCHEMA_VERSION = 1
 MODEL_FILES = frozenset({"model.pt", "model.json", "members"})  # what save() writes; a folder of only these is a model
 
 
+def swap_in(src: Path, dst: Path) -> None:
+    """Put the folder ``src`` in ``dst``'s place (two renames on one filesystem; the old ``dst``, if any, is
+    removed). If the second rename fails, the old ``dst`` is put back: it is never lost. In between, for a moment,
+    ``dst`` does not exist: readers retry (:func:`adaptive.champion.load_champion`)."""
+    old = dst.parent / f".{dst.name}.old-{uuid.uuid4().hex[:8]}"
+    moved = False
+    try:
+        if dst.exists():
+            os.replace(dst, old)
+            moved = True
+        os.replace(src, dst)
+        moved = False
+    finally:
+        if moved:  # the new folder could not take its place: the old one goes back
+            os.replace(old, dst)
+        shutil.rmtree(old, ignore_errors=True)
+
+
 def load_weights(path: Path) -> dict[str, torch.Tensor]:
     """A ``model.pt`` as ``save`` writes it (tensors only, ``weights_only=True``); anything else (missing,
     truncated, replaced by another file or by a pickle of objects) is a :class:`ModelDirError`."""
@@ -450,18 +468,13 @@ class KTModel(ABC):
             if {p.name for p in directory.iterdir()} - MODEL_FILES:
                 raise ModelDirError(f"{directory} holds files that are not a saved model; choose a new directory")
         directory.parent.mkdir(parents=True, exist_ok=True)
-        tag = uuid.uuid4().hex[:8]
-        tmp = directory.parent / f".{directory.name}.saving-{tag}"
-        old = directory.parent / f".{directory.name}.old-{tag}"
+        tmp = directory.parent / f".{directory.name}.saving-{uuid.uuid4().hex[:8]}"
         try:
             tmp.mkdir()
             self._write_files(tmp)
-            if directory.exists():
-                os.replace(directory, old)
-            os.replace(tmp, directory)
+            swap_in(tmp, directory)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-            shutil.rmtree(old, ignore_errors=True)
         return directory
 
     def _write_files(self, directory: Path) -> None:

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from adaptive.champion import choose, load_champion, read_record, train_and_select
 from adaptive.models.baseline import PFAModel
 from adaptive.synthetic import simulate
@@ -81,3 +83,68 @@ def test_no_record_gives_an_untrained_baseline(tmp_path):
     model = load_champion(tmp_path / "empty")
     assert model.name == "pfa"
     assert 0 < model.predict_proba(model.init_state(), [("q", ["s"])])[0] < 1
+
+
+def test_models_move_into_place_only_once_the_champion_is_chosen(tmp_path, monkeypatch):
+    """While challengers train, the registry keeps the models its record names (a web worker loading the champion
+    then gets the recorded one, never a half-chosen new one); a failed move puts the old folder back."""
+    import os
+
+    from adaptive.models import base
+    from adaptive.models.dkt import DKTModel
+
+    log, _ = simulate(n_students=60, n_skills=3, items_per_skill=8, length=20, seed=7)
+    opts = {"min_students": 20, "min_responses": 100, "epochs": 1,
+            "model_configs": {"dkt": {"d_model": 8, "hidden": 16}}}
+    first = train_and_select(log, tmp_path, ["dkt"], **opts)
+    recorded = {name: json.loads((tmp_path / name / "model.json").read_text())["fingerprint"]
+                for name in ("pfa", "dkt")}
+    seen = []
+    real_fit = DKTModel.fit
+
+    def fit_and_look(self, *args, **kwargs):
+        seen.append({name: json.loads((tmp_path / name / "model.json").read_text())["fingerprint"]
+                     for name in ("pfa", "dkt")})
+        return real_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(DKTModel, "fit", fit_and_look)
+    second = train_and_select(log, tmp_path, ["dkt"], seed=1, **opts)
+    assert seen == [recorded]  # mid-training: still the first decision's models
+    assert load_champion(tmp_path).fingerprint == second["fingerprint"] != first["fingerprint"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging or old folders left
+
+    calls = []
+    real_replace = os.replace
+
+    def second_rename_fails(src, dst):
+        calls.append(src)
+        if len(calls) == 2:
+            raise OSError("disk gone")
+        real_replace(src, dst)
+
+    before = (tmp_path / "dkt" / "model.json").read_text()
+    monkeypatch.setattr(base.os, "replace", second_rename_fails)
+    with pytest.raises(OSError, match="disk gone"):
+        load_champion(tmp_path).save(tmp_path / "dkt")
+    monkeypatch.setattr(base.os, "replace", real_replace)
+    assert (tmp_path / "dkt" / "model.json").read_text() == before  # the old model, back in place
+
+
+def test_load_champion_waits_out_a_model_being_moved(tmp_path):
+    import threading
+    import time
+
+    from adaptive.models.base import ModelDirError
+
+    log, _ = simulate(n_students=60, n_skills=3, items_per_skill=8, length=20, seed=8)
+    record = train_and_select(log, tmp_path, [], min_students=20, min_responses=100)
+    model = load_champion(tmp_path)
+    (tmp_path / "pfa").rename(tmp_path / "moving")  # a training's swap in progress
+    threading.Timer(0.2, lambda: (tmp_path / "moving").rename(tmp_path / "pfa")).start()
+    assert load_champion(tmp_path).fingerprint == record["fingerprint"] == model.fingerprint
+    rec = json.loads((tmp_path / "champion.json").read_text())
+    (tmp_path / "champion.json").write_text(json.dumps({**rec, "fingerprint": "another-model"}))
+    started = time.time()
+    with pytest.raises(ModelDirError, match="the record names another-model"):
+        load_champion(tmp_path, attempts=3)
+    assert time.time() - started < 2
