@@ -128,6 +128,19 @@ def batches(data: list[Encoded], batch_size: int, rng: random.Random, bucket: in
     return out
 
 
+def _diverged(loss: float, world: int, device: torch.device) -> bool:
+    """Whether any process's loss is not a number. Decided together (one small all-reduce): a process that
+    stopped alone would leave the others waiting in the next gradient all-reduce."""
+    bad = not math.isfinite(loss)
+    if world > 1:
+        import torch.distributed as dist
+
+        flag = torch.tensor([1.0 if bad else 0.0], device=device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        bad = bool(flag.item())
+    return bad
+
+
 def _swap_in(params: Sequence[torch.Tensor], values: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     """Copy ``values`` into ``params``; returns copies of what they held."""
     with torch.no_grad():
@@ -201,9 +214,9 @@ def train_model(model: KTModel, log: ResponseLog, valid: ResponseLog | None, cfg
                     share = 1.0 - min(cfg.ema, (1.0 + steps) / (10.0 + steps))
                     for a, q in zip(averaged, params, strict=True):
                         a.lerp_(q.detach(), share)
-            if not math.isfinite(float(loss.detach())):
-                raise TrainingError(f"training diverged in epoch {epoch} (the loss is {float(loss.detach())}); "
-                                    f"lower the learning rate (now {cfg.lr:g})")
+            if _diverged(float(loss.detach()), world, device):
+                raise TrainingError(f"training diverged in epoch {epoch} (the loss is not a number on at least "
+                                    f"one process); lower the learning rate (now {cfg.lr:g})")
             total += float(loss.detach()) * float(n_tok) * weight
             count += int(n_tok) * int(weight)
         net.eval()
