@@ -7,6 +7,7 @@ Subsystems offer activities by registering a provider: ``register_activity_provi
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
 from collections.abc import Callable
@@ -51,6 +52,8 @@ class SettingField:
                 number = float(value)
             except ValueError:
                 raise ValueError(f"{self.label}: a number is needed") from None
+            if not math.isfinite(number):  # "nan" passes every min/max comparison
+                raise ValueError(f"{self.label}: a number is needed")
             if (self.min is not None and number < self.min) or (self.max is not None and number > self.max):
                 raise ValueError(f"{self.label}: must be between {self.min} and {self.max}")
             if self.integer and not number.is_integer():

@@ -14,6 +14,7 @@ is "not found".
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -114,7 +115,7 @@ def _float(value: Any, default: float, lo: float, hi: float) -> float:
         v = float(value)
     except (TypeError, ValueError):
         return default
-    return min(max(v, lo), hi)
+    return min(max(v, lo), hi) if math.isfinite(v) else default  # nan would pass min/max unchanged
 
 
 def _band(text: str) -> tuple[float, float]:

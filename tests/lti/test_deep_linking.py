@@ -99,6 +99,8 @@ def test_invalid_setting_is_refused(platform, http):
     answer = http.post(platform.tool_url + chosen["action"], data=dict(chosen["fields"], questions="2.5"))
     assert answer.status_code == 400
     assert "a whole number is needed" in answer.text
+    answer = http.post(platform.tool_url + chosen["action"], data=dict(chosen["fields"], questions="nan"))
+    assert answer.status_code == 400  # nan passes every min/max comparison
     assert 'name="questions" value="10" step="1"' in picker.text  # the browser checks whole numbers too
 
 
