@@ -7,11 +7,12 @@ Moodle answers with the deployment id; Canvas leaves it to the first launch (pol
 The endpoint is public (the LMS admin's browser opens it), so it trusts nothing it is handed: redirects are not
 followed (the host check must hold for the URL actually read), an (issuer, client id) already registered keeps the
 endpoints the admin approved (registering it again with other ones is refused: the admin removes it first), and at
-most ``MAX_PENDING`` registrations wait for approval at once.
+most ``MAX_PENDING`` registrations wait for approval at once (an unapproved one expires after ``PENDING_TTL``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 from urllib.parse import urlparse
 
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Session
 from lti_tool.logs import get_logger
 from lti_tool.lti.errors import N_, LtiError
 from lti_tool.lti.tool_config import registration_payload
-from lti_tool.models import Registration
+from lti_tool.models import Registration, utcnow
 from lti_tool.models.lti import AUTO_ADD, PENDING
 from lti_tool.services import registrations
 from lti_tool.services.platform_keys import USER_AGENT
@@ -34,6 +35,7 @@ PLATFORM_CONFIG = "https://purl.imsglobal.org/spec/lti-platform-configuration"
 TOOL_CONFIG = "https://purl.imsglobal.org/spec/lti-tool-configuration"
 _SECRET_KEYS = ("registration_access_token", "client_secret", "access_token")
 MAX_PENDING = 50  # registrations waiting for an admin's approval; more are refused until some are decided
+PENDING_TTL = dt.timedelta(days=7)  # a dynamic registration not approved within this is dropped (register again)
 
 
 class DynamicRegistrationError(LtiError):
@@ -90,6 +92,13 @@ def fetch_platform_configuration(openid_configuration: str, registration_token: 
 def register(session: Session, settings: Settings, openid_configuration: str,
              registration_token: str | None) -> Registration:
     """Run the whole exchange and store a PENDING registration (not committed)."""
+    # the endpoint is public: registrations nobody approved do not hold the cap forever
+    for stale in session.scalars(select(Registration).where(
+            Registration.status == PENDING, Registration.source == "dynamic",
+            Registration.created_at < utcnow() - PENDING_TTL)):
+        log.info("dynamic_registration_expired", registration_id=stale.id)
+        session.delete(stale)
+    session.flush()
     pending = session.scalar(select(func.count()).select_from(Registration).where(Registration.status == PENDING))
     if (pending or 0) >= MAX_PENDING:
         raise DynamicRegistrationError(

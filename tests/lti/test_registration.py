@@ -182,6 +182,18 @@ def test_dynamic_registration_caps_the_registrations_waiting_for_approval(tool_s
     assert resp.status_code == 429
     assert "waiting for an administrator" in html.unescape(resp.text)
     assert len(dyn.config_auth) == fetched  # refused before anything is fetched
+    # a pending registration nobody approved within a week no longer holds the cap
+    import datetime as dt
+
+    with db.session() as s:
+        reg = s.scalars(select(Registration)).one()
+        reg.created_at = reg.created_at - dt.timedelta(days=8)
+        s.commit()
+    assert _register(tool_server, dyn).status_code == 200
+    with db.session() as s:
+        fresh = s.scalars(select(Registration)).one()
+        assert fresh.status == "pending"
+        assert (dt.datetime.now(dt.UTC) - fresh.created_at.replace(tzinfo=dt.UTC)).days == 0
 
 
 def test_dynamic_registration_refuses_issuer_on_another_host(tool_server, db, rsa_keys):
