@@ -180,21 +180,26 @@ def load_champion(registry: str | Path, attempts: int = 20) -> KTModel:
     """The recorded champion, or an untrained baseline (sensible priors) when no decision was recorded.
 
     A training may be moving models into place while this reads: a folder missing for a moment, or a model that
-    is not yet the one the record names (its fingerprint differs), is read again after a short wait."""
-    error: Exception | None = None
+    is not yet the one the record names (its fingerprint differs), is read again after a short wait (0.1 s, up to
+    ``attempts`` times). If the folder still holds another model than the record names (a training that failed
+    between moving the models and writing the record), that model is served: it is a whole, trained model, and
+    refusing it would leave the bank without an engine."""
+    error: ModelDirError | None = None
+    loaded: KTModel | None = None
     for attempt in range(attempts):
+        if attempt:
+            time.sleep(0.1)
         record = read_record(registry)
         if record is None:
             return get_model_class(BASELINE)()
         try:
-            model = KTModel.load(Path(registry) / record["path"])
+            loaded = KTModel.load(Path(registry) / record["path"])
         except ModelDirError as exc:
             error = exc
-        else:
-            if record.get("fingerprint") in (None, model.fingerprint):
-                return model
-            error = ModelDirError(f"{registry}: {record['path']} holds {model.fingerprint}, the record names "
-                                  f"{record.get('fingerprint')}")
-        time.sleep(0.05 * (attempt + 1))
+            continue
+        if record.get("fingerprint") in (None, loaded.fingerprint):
+            return loaded
+    if loaded is not None:
+        return loaded
     assert error is not None
     raise error

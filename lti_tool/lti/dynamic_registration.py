@@ -18,7 +18,9 @@ from urllib.parse import urlparse
 
 import requests
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from lti_tool.logs import get_logger
 from lti_tool.lti.errors import N_, LtiError
@@ -95,10 +97,13 @@ def register(session: Session, settings: Settings, openid_configuration: str,
     # the endpoint is public: registrations nobody approved do not hold the cap forever
     for stale in session.scalars(select(Registration).where(
             Registration.status == PENDING, Registration.source == "dynamic",
-            Registration.created_at < utcnow() - PENDING_TTL)):
-        log.info("dynamic_registration_expired", registration_id=stale.id)
-        session.delete(stale)
-    session.flush()
+            Registration.created_at < utcnow() - PENDING_TTL)).all():
+        try:
+            with session.begin_nested():  # a concurrent registration may have removed it first
+                session.delete(stale)
+            log.info("dynamic_registration_expired", registration_id=stale.id)
+        except (StaleDataError, IntegrityError):
+            pass
     pending = session.scalar(select(func.count()).select_from(Registration).where(Registration.status == PENDING))
     if (pending or 0) >= MAX_PENDING:
         raise DynamicRegistrationError(

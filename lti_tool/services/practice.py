@@ -163,7 +163,7 @@ def link_bank(session: Session, link: ResourceLink, registration_id: int
     elif raw_goal not in (None, ""):
         try:
             n = int(float(raw_goal))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # "inf" from the LMS: every skill, not a 500
             n = 0
         goal = keys[:n] if n > 0 else keys
     return bank, skills, goal
@@ -474,15 +474,27 @@ def _exposure(session: Session, engine: Engine, bank: ItemBank, view: BankView) 
 
 
 def _pick(session: Session, engine: Engine, activity: Activity, enrolment: PracticeEnrolment, *,
-          learner: Learner, view: BankView, now: float) -> tuple[Pick | None, dict[str, tuple[float, float]]]:
+          learner: Learner, view: BankView, now: float, at_least_one: bool = False
+          ) -> tuple[Pick | None, dict[str, tuple[float, float]]]:
+    """The policy's next item and the learner's mastery. ``at_least_one``: when the policy has nothing to serve
+    (every goal skill already over the threshold), choose as if nothing were mastered, so that an enrolment with
+    no answer yet gets a question: a threshold at or under the model's prior, or a review of skills already
+    mastered, would otherwise end before the learner has answered anything."""
     keys = [s.key for s in activity.skills]
     mastery = learner_mastery(session, engine, enrolment.user_id, activity.bank, learner, keys=keys)
     if not view.policy_items:
         return None, mastery
     preds = engine.model.predict_proba(learner.state, view.candidates)
-    pick = choose(view.policy_items, preds, _learner_view(learner, mastery), prerequisites=activity.prerequisites,
-                  goal_skills=enrolment.goal_skills or None, exposure=_exposure(session, engine, activity.bank, view),
-                  now=now, config=activity.policy, skill_names=activity.skill_names(None))
+    exposure = _exposure(session, engine, activity.bank, view)
+
+    def run(config: PolicyConfig) -> Pick | None:
+        return choose(view.policy_items, preds, _learner_view(learner, mastery), prerequisites=activity.prerequisites,
+                      goal_skills=enrolment.goal_skills or None, exposure=exposure, now=now, config=config,
+                      skill_names=activity.skill_names(None))
+
+    pick = run(activity.policy)
+    if pick is None and at_least_one:
+        pick = run(dataclasses.replace(activity.policy, mastery_threshold=1.0))
     return pick, mastery
 
 
@@ -626,6 +638,12 @@ def next_item(session: Session, lti_session: Any, engines: EngineFor, settings: 
         view = bank_view(session, engine, activity.bank)
         pick, mastery = _pick(session, engine, activity, enrolment, learner=learner, view=view,
                               now=now or time.time())
+        reached = bool(goal) and skills_mastered(mastery, goal, activity.mastery_threshold) == len(goal)
+        if pick is None and enrolment.items_answered == 0 and not (reached and earned_elsewhere):
+            # nothing answered here and nothing earned elsewhere: the goal is "reached" only on the model's prior
+            # (a low threshold) or the review's skills were mastered already; practise anyway
+            pick, mastery = _pick(session, engine, activity, enrolment, learner=learner, view=view,
+                                  now=now or time.time(), at_least_one=True)
     served = _serve(session, engine, lti_session, enrolment, view=view, pick=pick) if pick is not None else None
     if pick is None and enrolment.completed_at is None:
         reached = bool(goal) and skills_mastered(mastery, goal, activity.mastery_threshold) == len(goal)

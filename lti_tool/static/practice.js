@@ -182,6 +182,10 @@
     reviewId = review ? review.id : null;
     $("practice-title").textContent = review ? review.title : activityTitle;
     $("done").hidden = true;
+    form.hidden = true;  // until the review's (or the activity's) question has loaded
+    feedback.hidden = true;
+    nextBtn.hidden = true;
+    hintsList.textContent = "";
     pendingNext = null;
     loadReviews();
     load(true, fmt(S.review_now, { title: review ? review.title : activityTitle }));

@@ -104,8 +104,8 @@ def test_a_student_finds_and_practises_their_review_on_the_practice_page(page, p
     page.wait_for_selector("#reviews:not([hidden])")
     page.click(f"#reviews-list button:has-text('{review['title']}')")
     page.wait_for_function(f"document.getElementById('practice-title').textContent === {review['title']!r}")
-    page.wait_for_selector("#item-form:not([hidden])")
-    assert review["title"] in page.inner_text("#status")  # "Now practising: ..." announced
+    page.wait_for_function(f"document.getElementById('status').textContent.includes({review['title']!r})")
+    page.wait_for_selector("#item-form:not([hidden])")  # "Now practising: ..." announced, the review's question
     # answer one question of the review with the keyboard-free path: pick or type anything, check
     if page.get_attribute("#item-form input", "type") == "text":
         page.fill("#answer-input", "1")

@@ -171,12 +171,42 @@ def test_no_answer_no_score_even_when_the_prior_clears_the_threshold(student_api
     """A threshold at or under the untrained model's prior (0.5 < 0.7) makes every skill look mastered before the
     first answer; that is not a grade: nothing goes to the LMS until the student answers."""
     activity["custom"].update(scoring="mastery", goal_skills="0", mastery_threshold="0.5")
-    body = student_api("student-1").get("/api/v1/practice/next").json()
+    api = student_api("student-1")
+    body = api.get("/api/v1/practice/next").json()
     assert body["progress"]["items_answered"] == 0
     assert body["score"]["sent"] is False
     assert body["progress"]["completed"] is False
+    assert body["item"] is not None  # a question to answer, not a dead end
     run_jobs(tool_server)
     assert lms.scores_for(platform.course.id, LINK, "student-1") == []
+    # one answer, and the (trivial) goal is reached and graded
+    res = api.post("/api/v1/practice/answer", {"item_id": body["item"]["id"], "answer": right(db, body["item"]["id"])})
+    assert res.json()["next"]["progress"]["completed"] is True  # (spaced reviews may still be offered)
+    run_jobs(tool_server)
+    assert lms.scores_for(platform.course.id, LINK, "student-1")[-1]["activityProgress"] == "Completed"
+
+
+def test_a_review_of_skills_already_mastered_is_practised_once_then_completes(student_api, activity, db):
+    from sqlalchemy import select
+
+    from lti_tool.models import PracticeEnrolment
+
+    activity["custom"].update(scoring="mastery", goal_skills="2", mastery_threshold="0.8")
+    ada = student_api("student-1")
+    res = play(ada, db, "r" * 20)
+    goal = [m["skill"] for m in res["mastery"] if m["in_goal"]]
+    review = student_api(role="instructor").post("/api/v1/practice/reviews", {"skills_per_student": 2}).json()
+    review_id = review["review"]["id"]
+    with db.session() as s:  # what the review's "everything mastered: the least secure skills" branch gives
+        s.scalars(select(PracticeEnrolment).where(PracticeEnrolment.review_assignment_id == review_id)
+                  ).one().goal_skills = goal
+        s.commit()
+    nxt = ada.get(f"/api/v1/practice/next?review={review_id}").json()
+    assert nxt["item"] is not None  # practised, not a dead end
+    after = ada.post("/api/v1/practice/answer", {"item_id": nxt["item"]["id"],
+                                                 "answer": right(db, nxt["item"]["id"])}).json()
+    assert after["next"]["done"] is True
+    assert after["next"]["progress"]["completed"] is True
 
 
 def test_an_open_question_is_kept_while_a_review_is_due_after_the_goal(student_api, activity, db):
@@ -222,3 +252,11 @@ def test_a_retraining_does_not_take_credited_mastery_back(student_api, activity,
     tool_server.app.extensions.pop("practice_engines", None)
     after = {m["skill"] for m in api.get("/api/v1/practice/mastery").json()["mastery"] if m["mastered"]}
     assert after >= before
+
+
+def test_an_odd_goal_from_the_lms_means_every_skill(student_api, activity):
+    for odd in ("inf", "-inf", "nan", "lots"):
+        activity["custom"].update(goal_skills=odd)
+        body = student_api("student-1").get("/api/v1/practice/next")
+        assert body.status_code == 200, (odd, body.text[:200])
+        assert body.json()["progress"]["skills_total"] == 11
