@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from lti_tool.models import Registration
 
-from .test_storage_browser import ARGS, CHROMIUM, TIMEOUT_MS
+from .test_storage_browser import CHROMIUM, TIMEOUT_MS, browser  # noqa: F401 - browser: the shared fixture
 
 pytestmark = [
     pytest.mark.browser,
@@ -16,35 +16,30 @@ pytestmark = [
 ]
 
 
-def test_admin_forms_work_in_a_browser(tool_server, platform, db, database_url):
-    if "postgresql" in database_url:
-        pytest.skip("the browser tests run once (SQLite); the server side is covered on PostgreSQL elsewhere")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (pip install playwright)")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        try:
-            page = browser.new_page()
-            refused: list[str] = []
-            page.on("response", lambda r: refused.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-            page.goto(tool_server.url + "/admin/")  # open in development without a token
-            row = page.locator("tr.registration").first
-            row.locator("button[value=disable]").click()
-            page.wait_for_selector("tr.registration[data-status=disabled]", timeout=TIMEOUT_MS)
-            page.locator("tr.registration").first.locator("button[value=enable]").click()
-            page.wait_for_selector("tr.registration[data-status=active]", timeout=TIMEOUT_MS)
-            row = page.locator("tr.registration").first
-            row.locator("select[name=policy]").select_option("auto_add")
-            row.locator("form[action$='/policy'] button").click()
-            page.wait_for_load_state()
-            row = page.locator("tr.registration").first
-            row.locator("form[action$='/deployments'] button").click()  # empty: the browser asks for a value
-            assert page.evaluate("document.activeElement.name") == "deployment_id"
-            row.locator("input[name=deployment_id]").fill("dep-from-admin")
-            row.locator("form[action$='/deployments'] button").click()
-            page.wait_for_selector("text=dep-from-admin", timeout=TIMEOUT_MS)
-            assert refused == []
-        finally:
-            browser.close()
+def test_admin_forms_work_in_a_browser(tool_server, platform, db, browser):  # noqa: F811 - the imported fixture
+    page = browser.new_page()
+    try:
+        refused: list[str] = []
+        page.on("response", lambda r: refused.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+        page.goto(tool_server.url + "/admin/")  # open in development without a token
+        row = page.locator("tr.registration").first
+        row.locator("button[value=disable]").click()
+        page.wait_for_selector("tr.registration[data-status=disabled]", timeout=TIMEOUT_MS)
+        page.locator("tr.registration").first.locator("button[value=enable]").click()
+        page.wait_for_selector("tr.registration[data-status=active]", timeout=TIMEOUT_MS)
+        row = page.locator("tr.registration").first
+        row.locator("select[name=policy]").select_option("auto_add")
+        row.locator("form[action$='/policy'] button").click()
+        page.wait_for_load_state()
+        row = page.locator("tr.registration").first
+        row.locator("form[action$='/deployments'] button").click()  # empty: the browser asks for a value
+        assert page.evaluate("document.activeElement.name") == "deployment_id"
+        row.locator("input[name=deployment_id]").fill("dep-from-admin")
+        row.locator("form[action$='/deployments'] button").click()
+        page.wait_for_selector("text=dep-from-admin", timeout=TIMEOUT_MS)
+        assert refused == []
+    finally:
+        page.close()
     with db.session() as s:
         reg = s.scalars(select(Registration)).one()
         assert reg.status == "active"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from .test_accessibility import ARGS, CHROMIUM
+from .test_accessibility import CHROMIUM, browser  # noqa: F401 - browser: the shared Chromium fixture
 from .test_api import right
 
 pytestmark = [
@@ -16,19 +16,16 @@ pytestmark = [
 
 
 @pytest.fixture
-def page():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (pip install playwright)")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        try:
-            context = browser.new_context(viewport={"width": 1024, "height": 768})
-            page = context.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.errors = errors
-            yield page
-        finally:
-            browser.close()
+def page(browser):  # noqa: F811 - the imported fixture
+    context = browser.new_context(viewport={"width": 1024, "height": 768})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.errors = errors
+    try:
+        yield page
+    finally:
+        context.close()
 
 
 def test_review_and_retrain_buttons_work_in_the_browser(page, platform, student_api, db, database_url,
