@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, TypeVar
 
 import jwt
@@ -45,10 +45,12 @@ class LtiSession:
     is_test_user: bool
     locale: str | None
     message_type: str
+    issued_at: float = 0.0  # the token's iat (set by verify_token; not a claim of its own)
 
     def to_claims(self) -> dict[str, Any]:
         data = asdict(self)
         data["roles"] = list(self.roles)
+        del data["issued_at"]
         return data
 
     @classmethod
@@ -103,7 +105,7 @@ def verify_token(token: str, *, secret: str, leeway: int = 0) -> LtiSession:
             leeway=leeway,
             options={"require": ["exp", "iat", "iss", "aud"]},
         )
-        return LtiSession.from_claims(payload["lti"])
+        return replace(LtiSession.from_claims(payload["lti"]), issued_at=float(payload["iat"]))
     except jwt.ExpiredSignatureError as exc:
         raise SessionTokenError("session expired: launch the tool again from your course") from exc
     except (jwt.InvalidTokenError, KeyError, TypeError, ValueError) as exc:
@@ -131,17 +133,22 @@ def load_session_from_request() -> LtiSession:
 
 def still_trusted(lti_session: LtiSession) -> bool:
     """A token outlives its launch by hours; it stops working as soon as an admin disables or removes its
-    registration (or removes its deployment). One primary-key lookup per request."""
+    registration (or removes its deployment). One primary-key lookup per request. A registration or deployment
+    created after the token was issued is not the one it names (SQLite can give a new row a removed row's id)."""
     from sqlalchemy import select
 
     from lti_tool.db import get_session
     from lti_tool.models import Deployment, Registration
     from lti_tool.models.lti import ACTIVE
 
-    status = get_session().scalar(
-        select(Registration.status).join(Deployment, Deployment.registration_id == Registration.id)
-        .where(Registration.id == lti_session.registration_id, Deployment.id == lti_session.deployment_id))
-    return status == ACTIVE
+    row = get_session().execute(
+        select(Registration.status, Registration.created_at, Deployment.created_at)
+        .join(Deployment, Deployment.registration_id == Registration.id)
+        .where(Registration.id == lti_session.registration_id, Deployment.id == lti_session.deployment_id)).first()
+    if row is None or row[0] != ACTIVE:
+        return False
+    latest = max(row[1].timestamp(), row[2].timestamp())
+    return not lti_session.issued_at or latest <= lti_session.issued_at + 2  # iat is whole seconds
 
 
 def require_session(*, instructor: bool = False, learner: bool = False) -> Callable[[F], F]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import time
 
 import jwt
@@ -31,7 +32,9 @@ SESSION = LtiSession(
 
 def test_token_round_trip_expiry_and_forgery():
     token = issue_token(SESSION, secret=TEST_SECRET, ttl_seconds=60)
-    assert verify_token(token, secret=TEST_SECRET) == SESSION
+    verified = verify_token(token, secret=TEST_SECRET)
+    assert dataclasses.replace(verified, issued_at=0.0) == SESSION
+    assert abs(verified.issued_at - time.time()) < 5  # the token's iat, kept for the registration check
     with pytest.raises(SessionTokenError, match="expired"):
         verify_token(issue_token(SESSION, secret=TEST_SECRET, ttl_seconds=-1), secret=TEST_SECRET)
     # Signed with the raw SECRET_KEY instead of the derived key: not ours.
@@ -105,6 +108,18 @@ def test_decorator_answers_401_and_403_as_json(app, db):
     alien = issue_token(dataclasses.replace(SESSION, registration_id=session.registration_id + 1000),
                         secret=TEST_SECRET, ttl_seconds=60)
     assert client.get("/t/learner", headers={"Authorization": f"Bearer {alien}"}).status_code == 403
+    # SQLite may give a new registration a removed one's id: a token older than the registration it names is not
+    # for it (the registration re-enabled, then "created" after the token was issued)
+    with db.session() as s:
+        registrations.approve(s, "https://lms.example", "c1")
+        s.commit()
+    assert client.get("/t/learner", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    with db.session() as s:
+        reg = registrations.get(s, "https://lms.example", "c1")
+        reg.created_at = reg.created_at + dt.timedelta(minutes=5)
+        s.commit()
+    gone = client.get("/t/learner", headers={"Authorization": f"Bearer {token}"})
+    assert gone.status_code == 403
 
 
 def test_launch_token_authenticates_api_calls_without_cookies(platform, http):
